@@ -1,0 +1,302 @@
+"""x86-64 relocations, relaxations and stub code: the only module that names R_X86_64_*.
+
+Written with the psABI's names: S (symbol address), A (addend), P (place), G (GOT entry
+address), GOT (GOT base), Z (symbol size), TP (thread pointer: end of the TLS block).
+
+Scanning turns each input relocation into one of a few *kinds* (how to compute the value
+and how wide the field is) plus, for the relaxable sequences (GOTPCRELX, TLS GD/LD),
+byte edits of the instructions.  Applying the kinds is then vectorized over whole
+tables of relocations (numpy), with every value range-checked before it is written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devlink.errors import DevlinkError
+
+R_X86_64_NONE = 0
+R_X86_64_64 = 1
+R_X86_64_PC32 = 2
+R_X86_64_GOT32 = 3
+R_X86_64_PLT32 = 4
+R_X86_64_COPY = 5
+R_X86_64_GLOB_DAT = 6
+R_X86_64_JUMP_SLOT = 7
+R_X86_64_RELATIVE = 8
+R_X86_64_GOTPCREL = 9
+R_X86_64_32 = 10
+R_X86_64_32S = 11
+R_X86_64_16 = 12
+R_X86_64_PC16 = 13
+R_X86_64_8 = 14
+R_X86_64_PC8 = 15
+R_X86_64_DTPMOD64 = 16
+R_X86_64_DTPOFF64 = 17
+R_X86_64_TPOFF64 = 18
+R_X86_64_TLSGD = 19
+R_X86_64_TLSLD = 20
+R_X86_64_DTPOFF32 = 21
+R_X86_64_GOTTPOFF = 22
+R_X86_64_TPOFF32 = 23
+R_X86_64_PC64 = 24
+R_X86_64_GOTOFF64 = 25
+R_X86_64_GOTPC32 = 26
+R_X86_64_GOT64 = 27
+R_X86_64_GOTPCREL64 = 28
+R_X86_64_GOTPC64 = 29
+R_X86_64_GOTPLT64 = 30
+R_X86_64_PLTOFF64 = 31
+R_X86_64_SIZE32 = 32
+R_X86_64_SIZE64 = 33
+R_X86_64_GOTPC32_TLSDESC = 34
+R_X86_64_TLSDESC_CALL = 35
+R_X86_64_TLSDESC = 36
+R_X86_64_IRELATIVE = 37
+R_X86_64_GOTPCRELX = 41
+R_X86_64_REX_GOTPCRELX = 42
+
+RELOC_NAMES = {v: k for k, v in globals().items() if k.startswith("R_X86_64_")}
+
+# Dynamic relocation types the generic linker asks for, by role.
+DYN_GLOB_DAT = R_X86_64_GLOB_DAT
+DYN_JUMP_SLOT = R_X86_64_JUMP_SLOT
+DYN_COPY = R_X86_64_COPY
+DYN_IRELATIVE = R_X86_64_IRELATIVE
+DYN_RELATIVE = R_X86_64_RELATIVE
+
+
+def reloc_name(r_type: int) -> str:
+    return RELOC_NAMES.get(r_type, f"relocation type {r_type}")
+
+
+# --- kinds: how a relocation's value is computed --------------------------------------------
+# Each kind is (formula, width, check); formulas use the arrays named in `compute_values`.
+K_NONE = 0
+K_ABS64 = 1         # S + A                (8 bytes)
+K_ABS32 = 2         # S + A                (4 bytes, zero-extended)
+K_ABS32S = 3        # S + A                (4 bytes, sign-extended)
+K_PC32 = 4          # S + A - P            (4 bytes, signed)
+K_PC64 = 5          # S + A - P            (8 bytes)
+K_GOTPCREL = 6      # G + A - P            (4 bytes, signed)
+K_GOTOFF64 = 7      # S + A - GOT          (8 bytes)
+K_GOTPC32 = 8       # GOT + A - P          (4 bytes, signed)
+K_GOTPC64 = 9       # GOT + A - P          (8 bytes)
+K_SIZE32 = 10       # Z + A                (4 bytes)
+K_SIZE64 = 11       # Z + A                (8 bytes)
+K_TPOFF32 = 12      # S + A - TP           (4 bytes, signed)
+K_TPOFF64 = 13      # S + A - TP           (8 bytes)
+K_DTPOFF32 = 14     # S + A - TLS start    (4 bytes, signed)
+K_DTPOFF64 = 15     # S + A - TLS start    (8 bytes)
+K_ABS16 = 16        # S + A                (2 bytes)
+K_PC16 = 17         # S + A - P            (2 bytes, signed)
+K_ABS8 = 18         # S + A                (1 byte)
+K_PC8 = 19          # S + A - P            (1 byte, signed)
+K_GOTTPOFF = 20     # G(tp) + A - P        (4 bytes, signed)
+K_GOT32 = 21        # G + A - GOT          (4 bytes, signed)
+
+KIND_WIDTH = {K_ABS64: 8, K_ABS32: 4, K_ABS32S: 4, K_PC32: 4, K_PC64: 8, K_GOTPCREL: 4,
+              K_GOTOFF64: 8, K_GOTPC32: 4, K_GOTPC64: 8, K_SIZE32: 4, K_SIZE64: 8,
+              K_TPOFF32: 4, K_TPOFF64: 8, K_DTPOFF32: 4, K_DTPOFF64: 8, K_ABS16: 2,
+              K_PC16: 2, K_ABS8: 1, K_PC8: 1, K_GOTTPOFF: 4, K_GOT32: 4}
+#: (low, high) inclusive range of each kind's value; None = any 64-bit value
+KIND_RANGE = {K_ABS32: (0, 2**32 - 1), K_ABS32S: (-2**31, 2**31 - 1), K_PC32: (-2**31, 2**31 - 1),
+              K_GOTPCREL: (-2**31, 2**31 - 1), K_GOTPC32: (-2**31, 2**31 - 1),
+              K_SIZE32: (0, 2**32 - 1), K_TPOFF32: (-2**31, 2**31 - 1), K_DTPOFF32: (-2**31, 2**31 - 1),
+              K_ABS16: (-2**15, 2**16 - 1), K_PC16: (-2**15, 2**15 - 1), K_ABS8: (-2**7, 2**8 - 1),
+              K_PC8: (-2**7, 2**7 - 1), K_GOTTPOFF: (-2**31, 2**31 - 1), K_GOT32: (-2**31, 2**31 - 1)}
+#: kinds whose target is a code address: a function entry there means "go to the stub"
+ADDRESS_KINDS = (K_ABS64, K_ABS32, K_ABS32S, K_PC32, K_PC64, K_GOTOFF64)
+#: kinds that read the symbol's GOT entry
+GOT_KINDS = (K_GOTPCREL, K_GOT32)
+
+#: the direct mapping of input types to kinds (types needing decisions are handled in scan)
+DIRECT_KIND = {
+    R_X86_64_NONE: K_NONE, R_X86_64_64: K_ABS64, R_X86_64_PC32: K_PC32, R_X86_64_PLT32: K_PC32,
+    R_X86_64_32: K_ABS32, R_X86_64_32S: K_ABS32S, R_X86_64_16: K_ABS16, R_X86_64_PC16: K_PC16,
+    R_X86_64_8: K_ABS8, R_X86_64_PC8: K_PC8, R_X86_64_PC64: K_PC64, R_X86_64_GOTOFF64: K_GOTOFF64,
+    R_X86_64_GOTPC32: K_GOTPC32, R_X86_64_GOTPC64: K_GOTPC64, R_X86_64_SIZE32: K_SIZE32,
+    R_X86_64_SIZE64: K_SIZE64, R_X86_64_TPOFF32: K_TPOFF32, R_X86_64_TPOFF64: K_TPOFF64,
+    R_X86_64_DTPOFF32: K_DTPOFF32, R_X86_64_DTPOFF64: K_DTPOFF64, R_X86_64_GOTPCREL: K_GOTPCREL,
+    R_X86_64_GOTPCRELX: K_GOTPCREL, R_X86_64_REX_GOTPCRELX: K_GOTPCREL, R_X86_64_GOTTPOFF: K_GOTTPOFF,
+    R_X86_64_GOT32: K_GOT32,
+}
+#: input types that may need a relaxation decision or a special entry
+GOT_TYPES = (R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX, R_X86_64_GOT32)
+TLS_SEQUENCE_TYPES = (R_X86_64_TLSGD, R_X86_64_TLSLD)
+PC_RELATIVE_TYPES = (R_X86_64_PC32, R_X86_64_PLT32, R_X86_64_PC64, R_X86_64_PC16, R_X86_64_PC8)
+#: types whose bias to the instruction end is -4 (the field is the last 4 bytes)
+ABSOLUTE_DATA_TYPES = (R_X86_64_64, R_X86_64_32, R_X86_64_32S)
+UNSUPPORTED_HINT = {
+    R_X86_64_GOTPC32_TLSDESC: "TLS descriptors (-mtls-dialect=gnu2) are not supported; build with the default -mtls-dialect=gnu",
+    R_X86_64_TLSDESC_CALL: "TLS descriptors (-mtls-dialect=gnu2) are not supported; build with the default -mtls-dialect=gnu",
+    R_X86_64_GOT64: "the large code model (-mcmodel=large) is not supported; build without it",
+    R_X86_64_GOTPCREL64: "the large code model (-mcmodel=large) is not supported; build without it",
+    R_X86_64_GOTPLT64: "the large code model (-mcmodel=large) is not supported; build without it",
+    R_X86_64_PLTOFF64: "the large code model (-mcmodel=large) is not supported; build without it",
+}
+
+
+# --- stubs: `jmp *cell(%rip)` ---------------------------------------------------------------
+STUB_SIZE = 8
+STUB_ALIGN = 8
+PAGE_SIZE = 4096
+TRAP_INSN = b"\xcc"   # int3, fills padding
+
+
+def write_stubs(buf: np.ndarray, stub_addrs: np.ndarray, cell_addrs: np.ndarray, base_addr: int) -> None:
+    """Fill `buf` (the stub section, starting at `base_addr`) with `jmp *cell(%rip)` stubs."""
+    n = len(stub_addrs)
+    if not n:
+        return
+    rel = cell_addrs.astype(np.int64) - (stub_addrs.astype(np.int64) + 6)
+    if rel.min() < -2**31 or rel.max() >= 2**31:
+        raise DevlinkError("a stub cannot reach its GOT cell (more than 2 GiB apart); this is a devlink layout bug, please report it")
+    recs = np.zeros((n, STUB_SIZE), np.uint8)
+    recs[:, 0] = 0xFF
+    recs[:, 1] = 0x25
+    recs[:, 2:6] = rel.astype("<i4").view(np.uint8).reshape(n, 4)
+    recs[:, 6:8] = 0xCC
+    offs = (stub_addrs - base_addr).astype(np.int64)
+    idx = offs[:, None] + np.arange(STUB_SIZE)
+    buf[idx] = recs
+
+
+def stub_bytes(stub_addr: int, cell_addr: int) -> bytes:
+    rel = cell_addr - (stub_addr + 6)
+    return b"\xff\x25" + rel.to_bytes(4, "little", signed=True) + b"\xcc\xcc"
+
+
+# --- relaxations ----------------------------------------------------------------------------
+
+def relax_gotpcrelx(data: memoryview, off: int, r_type: int) -> bytes | None:
+    """If the instruction at `off` (the reloc field) is `mov foo@GOTPCREL(%rip), %reg`,
+    return the edited opcode byte for `lea foo(%rip), %reg`; else None (keep the GOT)."""
+    if r_type not in (R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX) or off < 2:
+        return None
+    if data[off - 2] == 0x8B:          # mov r/m64, reg -> lea
+        modrm = data[off - 1]
+        if (modrm & 0xC7) == 0x05:      # RIP-relative
+            return b"\x8d"
+    return None
+
+
+def relax_tls_gd_to_le(data: memoryview, off: int, next_type: int | None) -> tuple[int, bytes, int] | None:
+    """General dynamic -> local exec.
+
+    `data16 lea x@tlsgd(%rip),%rdi; data16 data16 rex64 call __tls_get_addr@PLT` (16 bytes
+    from off-4) becomes `mov %fs:0,%rax; lea x@tpoff(%rax),%rax`.  Returns (start, new
+    bytes, offset of the new TPOFF32 field) or None if the sequence is not the ABI's.
+    """
+    start = off - 4
+    if start < 0 or off + 12 > len(data):
+        return None
+    if bytes(data[start:start + 4]) != b"\x66\x48\x8d\x3d":
+        return None
+    tail = bytes(data[off + 4:off + 8])
+    if tail == b"\x66\x66\x48\xe8" or tail[:2] == b"\xff\x15" or tail[:3] == b"\x66\x48\xff":
+        # call *__tls_get_addr@GOTPCREL(%rip) is `66 48 ff 15` or `ff 15` with prefixes
+        pass
+    else:
+        return None
+    return start, b"\x64\x48\x8b\x04\x25\x00\x00\x00\x00\x48\x8d\x80\x00\x00\x00\x00", start + 12
+
+
+def relax_tls_ld_to_le(data: memoryview, off: int) -> tuple[int, bytes] | None:
+    """Local dynamic -> local exec.
+
+    `lea x@tlsld(%rip),%rdi; call __tls_get_addr@PLT` (12 bytes from off-3) becomes
+    `data16 data16 data16 mov %fs:0,%rax`; the DTPOFF32 offsets then become TP offsets.
+    """
+    start = off - 3
+    if start < 0 or off + 9 > len(data):
+        return None
+    if bytes(data[start:start + 3]) != b"\x48\x8d\x3d":
+        return None
+    if data[off + 4] == 0xE8:
+        return start, b"\x66\x66\x66\x64\x48\x8b\x04\x25\x00\x00\x00\x00"
+    if bytes(data[off + 4:off + 6]) == b"\xff\x15":
+        return start, b"\x66\x66\x66\x66\x64\x48\x8b\x04\x25\x00\x00\x00\x00"
+    return None
+
+
+def tls_tp(tls_addr: int, tls_memsz: int, tls_align: int) -> int:
+    """The thread pointer for the executable's TLS block (variant II: TP is its end)."""
+    align = max(tls_align, 1)
+    return tls_addr + ((tls_memsz + align - 1) & ~(align - 1))
+
+
+# --- applying kinds in bulk -----------------------------------------------------------------
+
+def compute_values(kind: np.ndarray, S: np.ndarray, A: np.ndarray, P: np.ndarray, G: np.ndarray,
+                   Z: np.ndarray, got_base: int, tp: int, tls_start: int) -> np.ndarray:
+    """The value of every relocation, as int64 (uint64 arithmetic wraps like the CPU)."""
+    S = S.astype(np.int64, copy=False)
+    v = np.zeros(len(kind), np.int64)
+    with np.errstate(over="ignore"):
+        for k, (sel) in _groups(kind):
+            if k == K_NONE:
+                continue
+            s, a, p = S[sel], A[sel], P[sel]
+            if k in (K_ABS64, K_ABS32, K_ABS32S, K_ABS16, K_ABS8):
+                v[sel] = s + a
+            elif k in (K_PC32, K_PC64, K_PC16, K_PC8):
+                v[sel] = s + a - p
+            elif k in (K_GOTPCREL, K_GOTTPOFF):
+                v[sel] = G[sel] + a - p
+            elif k == K_GOT32:
+                v[sel] = G[sel] + a - got_base
+            elif k == K_GOTOFF64:
+                v[sel] = s + a - got_base
+            elif k in (K_GOTPC32, K_GOTPC64):
+                v[sel] = got_base + a - p
+            elif k in (K_SIZE32, K_SIZE64):
+                v[sel] = Z[sel] + a
+            elif k in (K_TPOFF32, K_TPOFF64):
+                v[sel] = s + a - tp
+            elif k in (K_DTPOFF32, K_DTPOFF64):
+                v[sel] = s + a - tls_start
+    return v
+
+
+def _groups(kind: np.ndarray):
+    if not len(kind):
+        return
+    uniq = np.unique(kind)
+    if len(uniq) == 1:
+        yield int(uniq[0]), slice(None)
+        return
+    for k in uniq:
+        yield int(k), kind == k
+
+
+def check_ranges(kind: np.ndarray, values: np.ndarray, S: np.ndarray) -> int | None:
+    """Index of the first relocation whose value does not fit its field, or None."""
+    bad = np.zeros(len(kind), bool)
+    for k, sel in _groups(kind):
+        rng = KIND_RANGE.get(k)
+        if rng is None:
+            continue
+        vals = values[sel]
+        out = (vals < rng[0]) | (vals > rng[1])
+        if k == K_ABS32:
+            # a 32-bit absolute field also holds negative values of small symbols (S+A < 0)
+            out &= ~((vals >= -2**31) & (S[sel].astype(np.int64) == 0))
+        bad[sel] = out
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) if len(idx) else None
+
+
+def write_values(buf: np.ndarray, pos: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
+    """Store every value little-endian at `buf[pos]`, with its kind's width."""
+    for k, sel in _groups(kind):
+        width = KIND_WIDTH.get(k)
+        if not width:
+            continue
+        p = pos[sel]
+        v = values[sel]
+        if not len(p):
+            continue
+        b = v.astype("<i8").view(np.uint8).reshape(-1, 8)
+        idx = p[:, None] + np.arange(width)
+        buf[idx] = b[:, :width]

@@ -1,0 +1,147 @@
+"""`.eh_frame` records and the `.eh_frame_hdr` binary search table.
+
+`backtrace()` and every unwinder find a PC's frame description through
+`PT_GNU_EH_FRAME`: a sorted table of (initial location, FDE address).  The records are
+read from the output's `.eh_frame` after relocation, so the table sees final addresses.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from devlink.errors import DevlinkError
+
+DW_EH_PE_absptr = 0x00
+DW_EH_PE_udata4 = 0x03
+DW_EH_PE_sdata4 = 0x0B
+DW_EH_PE_udata8 = 0x04
+DW_EH_PE_sdata8 = 0x0C
+DW_EH_PE_pcrel = 0x10
+DW_EH_PE_datarel = 0x30
+DW_EH_PE_omit = 0xFF
+
+HDR_HEADER = 12
+HDR_ENTRY = 8
+
+
+def count_fdes(data, where: str) -> int:
+    """How many FDEs an input `.eh_frame` holds (to size the search table early)."""
+    n = 0
+    off = 0
+    end = len(data)
+    while off + 4 <= end:
+        length = struct.unpack_from("<I", data, off)[0]
+        if length == 0:
+            break
+        if length == 0xFFFFFFFF:
+            raise DevlinkError(f"{where}: 64-bit .eh_frame records are not supported")
+        if off + 4 + length > end or length < 4:
+            raise DevlinkError(f"{where}: .eh_frame record at offset {off} runs past the section end; the object is corrupt")
+        if struct.unpack_from("<I", data, off + 4)[0] != 0:
+            n += 1
+        off += 4 + length
+    return n
+
+
+def _uleb(data, off):
+    result = shift = 0
+    while True:
+        b = data[off]
+        off += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, off
+
+
+def _cie_fde_encoding(data, off: int) -> int:
+    """The FDE pointer encoding ('R' augmentation) of the CIE at `off`."""
+    p = off + 8
+    version = data[p]
+    p += 1
+    aug_end = bytes(data[p:p + 64]).index(b"\0")
+    aug = bytes(data[p:p + aug_end]).decode("ascii", "replace")
+    p += aug_end + 1
+    _, p = _uleb(data, p)        # code alignment
+    while data[p] & 0x80:        # data alignment (sleb)
+        p += 1
+    p += 1
+    if version == 1:
+        p += 1
+    else:
+        _, p = _uleb(data, p)
+    enc = DW_EH_PE_absptr
+    if aug.startswith("z"):
+        _, p = _uleb(data, p)
+        for ch in aug[1:]:
+            if ch == "R":
+                return data[p]
+            if ch == "P":
+                penc = data[p]
+                p += 1 + _encoded_size(penc)
+            elif ch == "L":
+                p += 1
+            elif ch in "SB":
+                pass
+            else:
+                break
+    return enc
+
+
+def _encoded_size(enc: int) -> int:
+    low = enc & 0x0F
+    return {0x00: 8, 0x03: 4, 0x0B: 4, 0x04: 8, 0x0C: 8, 0x02: 2, 0x0A: 2}.get(low, 8)
+
+
+def _read_encoded(data, off: int, enc: int, addr: int) -> int:
+    low = enc & 0x0F
+    if low in (DW_EH_PE_sdata4,):
+        v = struct.unpack_from("<i", data, off)[0]
+    elif low == DW_EH_PE_udata4:
+        v = struct.unpack_from("<I", data, off)[0]
+    elif low in (DW_EH_PE_absptr, DW_EH_PE_udata8):
+        v = struct.unpack_from("<Q", data, off)[0]
+    elif low == DW_EH_PE_sdata8:
+        v = struct.unpack_from("<q", data, off)[0]
+    else:
+        raise DevlinkError(f".eh_frame: pointer encoding {enc:#x} is not supported")
+    if enc & 0x70 == DW_EH_PE_pcrel:
+        v += addr
+    return v & 0xFFFFFFFFFFFFFFFF
+
+
+def fde_table(data, addr: int) -> list[tuple[int, int]]:
+    """(initial location, FDE address) of every FDE of a relocated output `.eh_frame`."""
+    out = []
+    encodings: dict[int, int] = {}
+    off = 0
+    end = len(data)
+    while off + 4 <= end:
+        length = struct.unpack_from("<I", data, off)[0]
+        if length == 0:
+            off += 4
+            continue
+        cie_ptr = struct.unpack_from("<I", data, off + 4)[0]
+        if cie_ptr == 0:
+            encodings[off] = _cie_fde_encoding(data, off)
+        else:
+            cie_off = off + 4 - cie_ptr
+            enc = encodings.get(cie_off)
+            if enc is None:
+                enc = encodings[cie_off] = _cie_fde_encoding(data, cie_off)
+            pc = _read_encoded(data, off + 8, enc, addr + off + 8)
+            if pc:  # FDEs of discarded code have 0
+                out.append((pc, addr + off))
+        off += 4 + length
+    out.sort()
+    return out
+
+
+def render_hdr(hdr_addr: int, eh_frame_addr: int, table: list[tuple[int, int]], nslots: int) -> bytes:
+    """`.eh_frame_hdr` version 1: pcrel eh_frame_ptr, udata4 count, datarel sdata4 table."""
+    out = bytearray(HDR_HEADER + HDR_ENTRY * nslots)
+    struct.pack_into("<BBBBiI", out, 0, 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4, DW_EH_PE_udata4,
+                     DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), len(table))
+    for i, (pc, fde) in enumerate(table):
+        struct.pack_into("<ii", out, HDR_HEADER + i * HDR_ENTRY, pc - hdr_addr, fde - hdr_addr)
+    return bytes(out)

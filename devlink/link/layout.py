@@ -1,0 +1,121 @@
+"""Address and file-offset assignment: pure arithmetic over output sections.
+
+Every allocated output section gets an address and a file offset; sections of one
+segment class share one `PT_LOAD`.  Room reserved after a section (`room`) is both
+virtual and file-backed (a sparse hole), so code room stays read+execute and a later
+update can append without moving anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from devlink.elf import consts as C
+from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr
+
+PAGE = 4096
+BASE_ADDRESS = 0x400000
+
+
+def align_up(v: int, a: int) -> int:
+    return (v + a - 1) & ~(a - 1) if a > 1 else v
+
+
+@dataclass
+class Segment:
+    """One PT_LOAD."""
+
+    seg_class: int
+    flags: int
+    sections: list = field(default_factory=list)
+    offset: int = 0
+    vaddr: int = 0
+    filesz: int = 0
+    memsz: int = 0
+
+
+SEG_FLAGS = {0: C.PF_R, 1: C.PF_R | C.PF_X, 2: C.PF_R | C.PF_X, 3: C.PF_R, 4: C.PF_R | C.PF_W,
+             5: C.PF_R | C.PF_W}
+
+
+def layout(alloc_sections: list, placements: dict, nonalloc_sections: list, num_phdrs: int,
+           base: int = BASE_ADDRESS) -> tuple[list[Segment], int]:
+    """Assign addresses and offsets. Returns the PT_LOAD segments and the end of the file
+    contents (where the section header table may go)."""
+    headers = Elf64_Ehdr.size + num_phdrs * Elf64_Phdr.size
+    segments: list[Segment] = []
+    off = 0
+    vaddr = base
+    current: Segment | None = None
+    for sec in alloc_sections:
+        seg_class = placements[sec.name]
+        if current is None or current.seg_class != seg_class:
+            if current is not None:
+                vaddr = align_up(vaddr, PAGE)
+                off = align_up(off, PAGE)
+            current = Segment(seg_class, SEG_FLAGS[seg_class], offset=off, vaddr=vaddr)
+            segments.append(current)
+            if len(segments) == 1:
+                off += headers
+                vaddr += headers
+        align = max(sec.alignment, 1)
+        if sec.name == ".devlink.cells":
+            align = max(align, PAGE)
+        if sec.is_tls and sec.is_nobits:
+            # .tbss takes no room in the segment: it only extends PT_TLS's memsz
+            sec.addr = align_up(vaddr, align)
+            sec.offset = off
+            current.sections.append(sec)
+            sec.segment = current
+            continue
+        pad = align_up(vaddr, align) - vaddr
+        vaddr += pad
+        sec.addr = vaddr
+        if sec.is_nobits:
+            sec.offset = off
+            vaddr += sec.size + sec.room
+        else:
+            off += pad
+            sec.offset = off
+            off += sec.size + sec.room
+            vaddr += sec.size + sec.room
+        if sec.name == ".devlink.cells":
+            end = align_up(sec.addr + sec.size, PAGE)
+            off += end - vaddr
+            vaddr = end
+        current.sections.append(sec)
+        sec.segment = current
+    for seg in segments:
+        last_file = seg.offset
+        last_mem = seg.vaddr
+        for sec in seg.sections:
+            if sec.is_tls and sec.is_nobits:
+                continue
+            if not sec.is_nobits:
+                last_file = max(last_file, sec.offset + sec.size + sec.room)
+            last_mem = max(last_mem, sec.addr + sec.size + sec.room)
+        seg.filesz = last_file - seg.offset
+        seg.memsz = last_mem - seg.vaddr
+        if seg.seg_class == 5:
+            seg.filesz = seg.memsz = align_up(seg.memsz, PAGE)
+    off = max(off, max((s.offset + s.filesz for s in segments), default=0))
+    for sec in nonalloc_sections:
+        off = align_up(off, max(sec.alignment, 1))
+        sec.offset = off
+        sec.addr = 0
+        off += sec.size
+    return segments, off
+
+
+def tls_range(alloc_sections: list) -> tuple[int, int, int, int, int]:
+    """(vaddr, offset, filesz, memsz, align) of PT_TLS, or zeros if no TLS."""
+    tls = [s for s in alloc_sections if s.is_tls]
+    if not tls:
+        return 0, 0, 0, 0, 0
+    start = tls[0].addr
+    align = max(s.alignment for s in tls)
+    filesz = sum(0 for _ in ())
+    data = [s for s in tls if not s.is_nobits]
+    filesz = (data[-1].addr + data[-1].size - start) if data else 0
+    memsz = max(s.addr + s.size for s in tls) - start
+    return start, tls[0].offset, filesz, memsz, align

@@ -1,0 +1,1035 @@
+"""The link pipeline: one function, `Linker.link`, that reads as the list of its passes.
+
+Each pass is a method below, in the order it runs, with a line in `link` saying why it
+stands there.  Passes work on in-memory records; only `devlink.output.writer` touches
+the output file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devlink.elf import consts as C
+from devlink.elf.reader import read_archive, read_linker_script, read_object, read_shared_object
+from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr, Elf64_Sym, st_info
+from devlink.errors import DevlinkError
+from devlink.link import eh_frame, sections as S
+from devlink.link.arch import x86_64 as arch
+from devlink.link.atom import Atom
+from devlink.link.inputs import find_library, kind_of, read_file
+from devlink.link.layout import BASE_ADDRESS, layout, tls_range
+from devlink.link.object_file import ObjectFile, SharedObject, is_debug_section
+from devlink.link.output_section import OutputSection
+from devlink.link.resolve import SymbolTable
+from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
+from devlink.link.synthetic import (
+    CellSection, DynamicSection, DynamicSymbols, GotSection, RelaDyn, StringTable, Stub, StubSection,
+)
+from devlink.link.toolchain import Toolchain, discover_toolchain
+
+#: names the linker defines when no input does
+LINKER_DEFINED = (
+    "_GLOBAL_OFFSET_TABLE_", "_DYNAMIC", "__init_array_start", "__init_array_end",
+    "__fini_array_start", "__fini_array_end", "__preinit_array_start", "__preinit_array_end",
+    "__ehdr_start", "__executable_start", "_end", "end", "_edata", "edata", "__bss_start",
+    "_etext", "etext", "__etext", "__GNU_EH_FRAME_HDR", "__dso_handle", "__rela_iplt_start",
+    "__rela_iplt_end",
+)
+
+
+@dataclass
+class LinkOptions:
+    """What to link. `inputs` keeps command-line order: paths and `-lNAME` entries."""
+
+    output: str
+    inputs: list[str]
+    lib_dirs: list[str] = field(default_factory=list)
+    export_dynamic: bool = False
+    entry: str = "_start"
+    cc: str | None = None
+    #: skip cc's start-up objects and default libraries (-nostdlib)
+    nostdlib: bool = False
+
+
+class LinkerFile:
+    """The pseudo-file that defines linker-made symbols."""
+
+    name = "<linker>"
+
+
+LINKER_FILE = LinkerFile()
+
+
+class Linker:
+    def __init__(self, options: LinkOptions, toolchain: Toolchain | None = None):
+        self.options = options
+        self.toolchain = toolchain
+        #: relocatable inputs in link order (archive members where they were pulled in)
+        self.objects: list[ObjectFile] = []
+        #: libraries in command-line order: ("archive", RawArchive, extracted offsets) or SharedObject
+        self.libraries: list = []
+        self.shared: list[SharedObject] = []
+        self.symtab = SymbolTable()
+        self.extras = SymbolExtras()
+        self.got = GotSection(self.extras)
+        self.stubs = StubSection()
+        self.cells = CellSection()
+        self.dynsyms = DynamicSymbols()
+        self.rela_dyn = RelaDyn()
+        self.rela_plt = RelaDyn()
+        self.dynamic = DynamicSection()
+        #: output sections by name, and in final order
+        self.outputs: dict[str, OutputSection] = {}
+        self.sections: list[OutputSection] = []
+        self.segments = []
+        self.comdat_seen: set[str] = set()
+        self.atom_order = 0
+        #: relocation tables per object, worked out by scan_relocations
+        self.reloc_tables: list[dict] = []
+        #: byte edits from relaxations: (atom, offset, bytes)
+        self.edits: list[tuple[Atom, int, bytes]] = []
+        self.exec_stack = False
+        self.eh_frame_fdes = 0
+        self.copy_atoms: list[tuple[Symbol, Atom]] = []
+        self.linker_symbols: dict[str, Symbol] = {}
+
+    # ------------------------------------------------------------------------------------
+    def link(self) -> bytearray:
+        """Link the inputs; return the output file's bytes (the caller writes them)."""
+        # Start-up objects and default libraries come from the user's own cc, so the
+        # program starts exactly as a cc-linked one does.
+        self.toolchain = self.toolchain or (None if self.options.nostdlib else discover_toolchain(self.options.cc))
+        # Read every input; archives are only indexed here, members load on demand.
+        self.load_inputs()
+        # Bind each name to one definition, pulling archive members and libraries in.
+        self.resolve_symbols()
+        # Names no input defines but C programs use (_DYNAMIC, __init_array_start...).
+        self.define_linker_symbols()
+        # Report undefined symbols before anything depends on them.
+        self.check_undefined()
+        # Every input section gets its output section; COMMON symbols become .bss atoms.
+        self.assign_output_sections()
+        # Every function entry gets a stub and a mutable cell: the canonical address
+        # (invariant 1), decided before relocations so they can be pointed at it.
+        self.create_stubs()
+        # Relocations decide GOT entries, imports, copy relocations and relaxations.
+        self.scan_relocations()
+        # Dynamic-linking tables are sized now that imports and exports are known.
+        self.size_synthetic_sections()
+        # Addresses and file offsets for every section (pure arithmetic).
+        self.assign_addresses()
+        # Bytes: atoms copied, relocations applied, synthetic sections rendered.
+        return self.render()
+
+    # --- 1. inputs ------------------------------------------------------------------------
+    def load_inputs(self) -> None:
+        tc = self.toolchain
+        lib_dirs = list(self.options.lib_dirs) + (tc.lib_dirs if tc else [])
+        self.lib_dirs = lib_dirs
+        if tc:
+            for p in tc.pre_objects:
+                self._load_path(p, as_needed=False)
+        for item in self.options.inputs:
+            if item.startswith("-l"):
+                self._load_path(find_library(item[2:], lib_dirs), as_needed=True)
+            else:
+                self._load_path(item, as_needed=False)
+        if tc:
+            for name, as_needed in tc.default_libs:
+                self._load_path(find_library(name, lib_dirs), as_needed=as_needed)
+            self.post_objects = []
+            for p in tc.post_objects:
+                self._load_path(p, as_needed=False, post=True)
+        if not any(o for o in self.objects):
+            raise DevlinkError("no input files; pass .c, .o or .a files to link")
+
+    def _load_path(self, path: str, as_needed: bool, post: bool = False, depth: int = 0) -> None:
+        data = read_file(path)
+        kind = kind_of(path, data)
+        if kind == "object":
+            self._add_object(read_object(path, data), path)
+        elif kind == "archive":
+            if any(lib[1].path == path for lib in self.libraries if isinstance(lib, tuple)):
+                return
+            self.libraries.append(("archive", read_archive(path, data), set()))
+        elif kind == "shared":
+            if any(so.name == path for so in self.shared):
+                return
+            so = SharedObject(read_shared_object(path, data), as_needed)
+            self.shared.append(so)
+            self.libraries.append(so)
+        else:
+            if depth > 8:
+                raise DevlinkError(f"{path}: linker scripts include each other too deeply")
+            base = os.path.dirname(path)
+            for entry, entry_as_needed in read_linker_script(path, data.decode("utf-8", "replace")):
+                if entry.startswith("-l"):
+                    p = find_library(entry[2:], self.lib_dirs)
+                elif os.path.isabs(entry):
+                    p = entry
+                else:
+                    p = os.path.join(base, entry)
+                    if not os.path.exists(p):
+                        try:
+                            p = find_library(":" + entry, self.lib_dirs)
+                        except DevlinkError:
+                            raise DevlinkError(f"{path}: names {entry!r}, which was not found") from None
+                self._load_path(p, as_needed or entry_as_needed, depth=depth + 1)
+
+    def _add_object(self, raw, name: str) -> ObjectFile:
+        obj = ObjectFile(raw, name, priority=len(self.objects))
+        self.atom_order = obj.create_atoms(self.atom_order)
+        for signature, members in obj.comdat_groups:
+            if signature in self.comdat_seen:
+                for m in members:
+                    if 0 < m < len(obj.atoms) and obj.atoms[m] is not None:
+                        obj.atoms[m].alive = False
+                        obj.atoms[m] = None
+            else:
+                self.comdat_seen.add(signature)
+        if obj.exec_stack:
+            self.exec_stack = True
+        self.objects.append(obj)
+        return obj
+
+    # --- 2. resolution ----------------------------------------------------------------------
+    def resolve_symbols(self) -> None:
+        for obj in self.objects:
+            self.symtab.add_object(obj)
+        changed = True
+        while changed:
+            changed = False
+            for lib in self.libraries:
+                if isinstance(lib, tuple):
+                    changed |= self._extract_members(lib)
+                else:
+                    if self._bind_shared(lib, weak=False):
+                        changed = True
+        for so in self.shared:
+            if so.used or not so.as_needed:
+                self._bind_shared(so, weak=True)
+
+    def _extract_members(self, lib) -> bool:
+        _, archive, extracted = lib
+        changed = False
+        while True:
+            wanted = [name for name, sym in self.symtab.globals.items()
+                      if sym.file is None and sym.bind != C.STB_WEAK and name in archive.symbol_index]
+            todo = []
+            for name in wanted:
+                off = archive.symbol_index[name]
+                if off not in extracted:
+                    extracted.add(off)
+                    todo.append(off)
+            if not todo:
+                return changed
+            for off in sorted(todo):
+                m = archive.members[off]
+                name = f"{archive.path}({m.name})"
+                blob = archive.data[m.offset:m.offset + m.size]
+                if not blob.startswith(C.ELFMAG):
+                    raise DevlinkError(f"{name}: archive member is not an ELF object; rebuild the archive with `ar rcs` from .o files")
+                obj = self._add_object(read_object(name, blob), name)
+                self.symtab.add_object(obj)
+            changed = True
+
+    def _bind_shared(self, so: SharedObject, weak: bool) -> bool:
+        changed = False
+        for sym in self.symtab.globals.values():
+            if sym.file is not None or (sym.bind == C.STB_WEAK) != weak:
+                continue
+            d = so.lookup(sym.name)
+            if d is None:
+                continue
+            sym.file = so
+            sym.value = d.value
+            sym.size = d.size
+            sym.type = d.info & 0xF
+            sym.shndx = d.shndx
+            sym.version = d.version
+            sym.flags |= SymbolFlags.IMPORT
+            so.used = True
+            changed = True
+        return changed
+
+    def define_linker_symbols(self) -> None:
+        wanted = list(LINKER_DEFINED)
+        for name, sym in self.symtab.globals.items():
+            if sym.file is None and (name.startswith("__start_") or name.startswith("__stop_")):
+                wanted.append(name)
+        for name in wanted:
+            sym = self.symtab.globals.get(name)
+            if sym is None or sym.file is not None:
+                continue
+            sym.file = LINKER_FILE
+            sym.flags |= SymbolFlags.LINKER_DEFINED
+            sym.shndx = C.SHN_ABS
+            sym.visibility = C.STV_HIDDEN
+            self.linker_symbols[name] = sym
+
+    def check_undefined(self) -> None:
+        missing = self.symtab.undefined_strong()
+        if not missing:
+            return
+        parts = []
+        for sym in missing[:5]:
+            refs = sorted({o.name for o in self.symtab.referenced_by.get(sym.name, [])})
+            shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
+            parts.append(f"{sym.name!r} (referenced by {shown})")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        what = "symbol" if len(missing) == 1 else "symbols"
+        raise DevlinkError(f"undefined {what}: {'; '.join(parts)}{more}; define it, or add the object or -l library that provides it")
+
+    # --- 3. sections ------------------------------------------------------------------------
+    def _output(self, name: str, sh_type: int, flags: int) -> OutputSection:
+        out = self.outputs.get(name)
+        if out is None:
+            out = self.outputs[name] = OutputSection(name, sh_type, flags)
+        return out
+
+    def assign_output_sections(self) -> None:
+        mask = ~(C.SHF_GROUP | C.SHF_MERGE | C.SHF_STRINGS | C.SHF_INFO_LINK | C.SHF_LINK_ORDER)
+        for obj in self.objects:
+            for atom in obj.atoms:
+                if atom is None or not atom.alive:
+                    continue
+                name = S.output_name(atom.name, atom.sh_type, atom.sh_flags)
+                if name in (".ctors", ".dtors") or atom.name.startswith((".ctors", ".dtors")):
+                    raise DevlinkError(f"{obj.name}: section {atom.name} (old-style constructors) is not supported; rebuild with a current gcc, which uses .init_array")
+                sh_type = atom.sh_type
+                if name == ".init_array":
+                    sh_type = C.SHT_INIT_ARRAY
+                elif name == ".fini_array":
+                    sh_type = C.SHT_FINI_ARRAY
+                elif name == ".preinit_array":
+                    sh_type = C.SHT_PREINIT_ARRAY
+                out = self._output(name, sh_type, atom.sh_flags & mask)
+                if out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
+                    out.sh_type = sh_type
+                out.sh_flags |= atom.sh_flags & mask
+                out.alignment = max(out.alignment, atom.alignment)
+                atom.output = out
+                atom.priority = S.init_priority(atom.name)
+                out.atoms.append(atom)
+        # COMMON symbols: each gets a zero-filled atom in .bss
+        for sym in self.symtab.globals.values():
+            if isinstance(sym.file, ObjectFile) and sym.shndx == C.SHN_COMMON:
+                atom = Atom(None, 0, "COMMON." + sym.name, C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE,
+                            sym.size, max(sym.value, 1), memoryview(b""), None)
+                out = self._output(".bss", C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE)
+                out.alignment = max(out.alignment, atom.alignment)
+                atom.output = out
+                out.atoms.append(atom)
+                sym.atom = atom
+                sym.value = 0
+        for name in (".init_array", ".fini_array", ".preinit_array"):
+            out = self.outputs.get(name)
+            if out:
+                out.atoms.sort(key=lambda a: (a.priority, a.input_order))
+        # .eh_frame: count FDEs now so the search table can be sized before layout
+        out = self.outputs.get(".eh_frame")
+        if out:
+            self.eh_frame_fdes = sum(eh_frame.count_fdes(a.data, a.file.name) for a in out.atoms)
+
+    # --- 4. stubs ---------------------------------------------------------------------------
+    def create_stubs(self) -> None:
+        """A stub + cell for every function entry in .text (aliases share one)."""
+        text = self.outputs.get(".text")
+        by_entry: dict[tuple[int, int], int] = {}
+        for obj in self.objects:
+            funcs = np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC))
+            for i in funcs:
+                sym = obj.symbols[i]
+                if sym is None or sym.file is not obj or sym.atom is None:
+                    continue
+                if sym.type == C.STT_GNU_IFUNC:
+                    raise DevlinkError(f"{obj.name}: {sym.name!r} is an IFUNC (target_clones/ifunc attribute), "
+                                       f"which devlink does not support yet; remove the attribute")
+                atom = sym.atom
+                if atom.output is not text or ".cold" in sym.name:
+                    continue
+                key = (id(atom), sym.value)
+                index = by_entry.get(key)
+                if index is None:
+                    index = by_entry[key] = self.stubs.add(Stub(sym, atom, sym.value, -1))
+                    self.stubs.stubs[index].cell = self.cells.add(index)
+                    if atom.entries is None:
+                        atom.entries = []
+                    atom.entries.append(sym.value)
+                sym.flags |= SymbolFlags.STUB
+                self.extras.update(sym, stub=index)
+
+    def _import_stub(self, sym: Symbol) -> int:
+        if sym.flags & SymbolFlags.STUB:
+            return self.extras.get(sym).stub
+        self.got.add_got_symbol(sym)
+        index = self.stubs.add(Stub(sym, None, 0, -1))
+        sym.flags |= SymbolFlags.STUB
+        self.extras.update(sym, stub=index)
+        return index
+
+    # --- 5. relocation scan ---------------------------------------------------------------
+    def scan_relocations(self) -> None:
+        kind_table = np.full(256, -1, np.int16)
+        for t, k in arch.DIRECT_KIND.items():
+            kind_table[t] = k
+        special_types = np.zeros(256, bool)
+        for t in (*arch.GOT_TYPES, *arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF,
+                  arch.R_X86_64_DTPOFF32, arch.R_X86_64_DTPOFF64):
+            special_types[t] = True
+        for obj in self.objects:
+            atoms = [a for a in obj.atoms if a is not None and a.alive and a.relocs is not None
+                     and len(a.relocs) and a.output is not None]
+            if not atoms:
+                continue
+            rel = np.concatenate([a.relocs for a in atoms]) if len(atoms) > 1 else atoms[0].relocs
+            lens = np.array([len(a.relocs) for a in atoms])
+            aidx = np.repeat(np.arange(len(atoms), dtype=np.int64), lens)
+            offs = rel["r_offset"].astype(np.int64)
+            info = rel["r_info"]
+            types = (info & 0xFFFFFFFF).astype(np.int64)
+            syms = (info >> 32).astype(np.int64)
+            addend = rel["r_addend"].astype(np.int64)
+            big = types >= 256
+            kinds = np.where(big, -1, kind_table[np.minimum(types, 255)]).astype(np.int16)
+            alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
+            from_alloc = alloc_atom[aidx]
+            special = np.flatnonzero((kinds < 0) | special_types[np.minimum(types, 255)])
+            # imports referenced at all: by symbol index
+            is_import = np.zeros(len(obj.symbols), bool)
+            for i, s in enumerate(obj.symbols):
+                if s is not None and s.flags & SymbolFlags.IMPORT:
+                    is_import[i] = True
+            skip = set()
+            for j in special.tolist():
+                if j in skip:
+                    continue
+                self._scan_special(obj, atoms, j, aidx, offs, types, syms, addend, kinds, from_alloc, skip)
+            imp = np.flatnonzero(is_import[syms] & from_alloc)
+            for j in imp.tolist():
+                if kinds[j] <= 0:
+                    continue
+                self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), obj.symbols[syms[j]], int(kinds[j]))
+            self.reloc_tables.append(dict(obj=obj, atoms=atoms, aidx=aidx, offs=offs, types=types,
+                                          syms=syms, addend=addend, kinds=kinds, from_alloc=from_alloc))
+
+    def _where(self, obj, atom, off) -> str:
+        return f"{obj.name}: section {atom.name}+{off:#x}"
+
+    def _scan_special(self, obj, atoms, j, aidx, offs, types, syms, addend, kinds, from_alloc, skip) -> None:
+        atom = atoms[aidx[j]]
+        off = int(offs[j])
+        t = int(types[j])
+        sym = obj.symbols[syms[j]] if syms[j] < len(obj.symbols) else None
+        if kinds[j] < 0 and t not in arch.TLS_SEQUENCE_TYPES:
+            hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it; report this with the object attached")
+            raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {self._where(obj, atom, off)}: {hint}")
+        if t in arch.GOT_TYPES:
+            if sym is None:
+                raise DevlinkError(f"{self._where(obj, atom, off)}: {arch.reloc_name(t)} against a section symbol is not supported")
+            local = sym.file is not None and not sym.is_import and sym.shndx != C.SHN_ABS
+            if local and t != arch.R_X86_64_GOT32:
+                new_op = arch.relax_gotpcrelx(atom.data, off, t)
+                if new_op is not None:
+                    self.edits.append((atom, off - 2, new_op))
+                    kinds[j] = arch.K_PC32
+                    return
+            if sym.is_import:
+                sym.flags |= SymbolFlags.REFERENCED
+            self.got.add_got_symbol(sym)
+            return
+        if t == arch.R_X86_64_GOTTPOFF:
+            if sym is None or sym.is_import:
+                raise DevlinkError(f"{self._where(obj, atom, off)}: thread-local variable {getattr(sym, 'name', '?')!r} from a shared library is not supported")
+            self.got.add_gottp_symbol(sym)
+            return
+        if t in (arch.R_X86_64_DTPOFF32, arch.R_X86_64_DTPOFF64):
+            if from_alloc[j]:  # code after a local-dynamic -> local-exec relaxation
+                kinds[j] = arch.K_TPOFF32 if t == arch.R_X86_64_DTPOFF32 else arch.K_TPOFF64
+            return
+        if t in arch.TLS_SEQUENCE_TYPES:
+            if sym is not None and sym.is_import:
+                raise DevlinkError(f"{self._where(obj, atom, off)}: thread-local variable {sym.name!r} from a shared library is not supported")
+            nxt = j + 1
+            nxt_type = int(types[nxt]) if nxt < len(types) and aidx[nxt] == aidx[j] else None
+            if t == arch.R_X86_64_TLSGD:
+                r = arch.relax_tls_gd_to_le(atom.data, off, nxt_type)
+                if r is None:
+                    raise DevlinkError(f"{self._where(obj, atom, off)}: R_X86_64_TLSGD is not followed by the standard __tls_get_addr call sequence; build with gcc's default TLS code")
+                start, code, field_off = r
+                self.edits.append((atom, start, code))
+                offs[j] = field_off
+                addend[j] = 0
+                kinds[j] = arch.K_TPOFF32
+            else:
+                r = arch.relax_tls_ld_to_le(atom.data, off)
+                if r is None:
+                    raise DevlinkError(f"{self._where(obj, atom, off)}: R_X86_64_TLSLD is not followed by the standard __tls_get_addr call sequence; build with gcc's default TLS code")
+                start, code = r
+                self.edits.append((atom, start, code))
+                kinds[j] = arch.K_NONE
+            if nxt_type is not None:
+                kinds[nxt] = arch.K_NONE   # the __tls_get_addr call is gone
+                skip.add(nxt)
+            return
+
+    def _scan_import(self, obj, atom, off, t, sym: Symbol, kind: int) -> None:
+        sym.flags |= SymbolFlags.REFERENCED
+        if sym.type == C.STT_TLS:
+            raise DevlinkError(f"{self._where(obj, atom, off)}: thread-local variable {sym.name!r} from a shared library is not supported")
+        is_func = sym.type in (C.STT_FUNC, C.STT_GNU_IFUNC)
+        if kind in arch.GOT_KINDS:
+            return
+        if is_func:
+            self._import_stub(sym)
+            if t not in (arch.R_X86_64_PLT32, arch.R_X86_64_PC32) or (t == arch.R_X86_64_PC32 and not _is_call(atom.data, off)):
+                # the address is taken directly: the stub becomes the canonical address
+                sym.flags |= SymbolFlags.CANONICAL_PLT
+            return
+        if kind in (arch.K_ABS64, arch.K_ABS32, arch.K_ABS32S, arch.K_PC32, arch.K_PC64):
+            if not (sym.flags & SymbolFlags.COPY_REL):
+                self._add_copy(sym)
+
+    def _add_copy(self, sym: Symbol) -> None:
+        if sym.size == 0:
+            raise DevlinkError(f"imported variable {sym.name!r} has size 0 and cannot be copied into the program; build the referencing object with -fPIC")
+        # the copy keeps the alignment of the library's definition (at most 64)
+        align = 1
+        while align < 64 and sym.value % (align * 2) == 0:
+            align *= 2
+        atom = Atom(None, 0, "COPY." + sym.name, C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE,
+                    sym.size, align, memoryview(b""), None)
+        out = self._output(".bss", C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE)
+        out.alignment = max(out.alignment, align)
+        atom.output = out
+        out.atoms.append(atom)
+        sym.flags |= SymbolFlags.COPY_REL
+        self.copy_atoms.append((sym, atom))
+
+    # --- 6. synthetic sections --------------------------------------------------------------
+    def size_synthetic_sections(self) -> None:
+        opts = self.options
+        # dynamic symbols: imports that ld.so must bind, then exports
+        for sym in self.symtab.globals.values():
+            if sym.is_import and (sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)):
+                self.dynsyms.add(sym, self.extras)
+                sym.file.used = True
+        lib_names: set[str] = set()
+        for so in self.shared:
+            if so.used:
+                lib_names.update(so.raw.defined)
+                lib_names.update(so.raw.undefined)
+        for sym in self.symtab.globals.values():
+            if not isinstance(sym.file, ObjectFile) or sym.visibility in (C.STV_HIDDEN, C.STV_INTERNAL):
+                continue
+            if opts.export_dynamic or sym.name in lib_names:
+                sym.flags |= SymbolFlags.EXPORT
+                self.dynsyms.add(sym, self.extras)
+        for so in self.shared:
+            if so.used or not so.as_needed:
+                self.dynsyms.add_needed(so.soname)
+        self.dynsyms.finish()
+        # dynamic relocations: one per import GOT entry, one COPY per copied variable
+        for e in self.got.entries:
+            sym = e.symbol
+            if sym.is_import and not (sym.flags & SymbolFlags.COPY_REL) and e.tag == 0:
+                dyn = self.extras.get(sym).dynsym
+                if sym.flags & SymbolFlags.CANONICAL_PLT:
+                    self.rela_plt.add(0, arch.DYN_JUMP_SLOT, dyn)
+                else:
+                    self.rela_dyn.add(0, arch.DYN_GLOB_DAT, dyn)
+        for sym, _atom in self.copy_atoms:
+            self.rela_dyn.add(0, arch.DYN_COPY, self.extras.get(sym).dynsym)
+        # output sections for the synthetic contents
+        tc = self.toolchain
+        interp = (tc.dynamic_linker if tc else "/lib64/ld-linux-x86-64.so.2").encode() + b"\0"
+        self.interp = interp
+        A, W, X = C.SHF_ALLOC, C.SHF_WRITE, C.SHF_EXECINSTR
+        d = self.dynsyms
+
+        def synth(name, sh_type, flags, size, align, entsize=0):
+            out = self._output(name, sh_type, flags)
+            out.size = size
+            out.alignment = align
+            out.entsize = entsize
+            out.synthetic = True
+            return out
+
+        synth(".interp", C.SHT_PROGBITS, A, len(interp), 1)
+        synth(".hash", C.SHT_HASH, A, d.hash_size(), 8, 4)
+        synth(".dynsym", C.SHT_DYNSYM, A, d.dynsym_size(), 8, 24)
+        if d.versions:
+            synth(".gnu.version", C.SHT_GNU_versym, A, d.versym_size(), 2, 2)
+            synth(".gnu.version_r", C.SHT_GNU_verneed, A, d.verneed_size(), 8)
+        if self.rela_dyn.relocs:
+            synth(".rela.dyn", C.SHT_RELA, A, self.rela_dyn.size(), 8, 24)
+        if self.rela_plt.relocs:
+            synth(".rela.plt", C.SHT_RELA, A | C.SHF_INFO_LINK, self.rela_plt.size(), 8, 24)
+        synth(".devlink.stubs", C.SHT_PROGBITS, A | X, self.stubs.size(), 16)
+        if self.eh_frame_fdes or ".eh_frame" in self.outputs:
+            synth(".eh_frame_hdr", C.SHT_PROGBITS, A, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * self.eh_frame_fdes, 4)
+        synth(".got", C.SHT_PROGBITS, A | W, max(self.got.size(), 8), 8, 8)
+        synth(".devlink.cells", C.SHT_PROGBITS, A | W, self.cells.size(), 4096, 8)
+        # .dynamic: its tag list is fixed now; values are filled in after layout
+        tags: list[tuple[int, object]] = [(C.DT_NEEDED, ("str", n)) for n in d.needed]
+        if self._has(".init"):
+            tags.append((C.DT_INIT, ("sym", "_init")))
+        if self._has(".fini"):
+            tags.append((C.DT_FINI, ("sym", "_fini")))
+        for name, t_addr, t_size in ((".preinit_array", C.DT_PREINIT_ARRAY, C.DT_PREINIT_ARRAYSZ),
+                                     (".init_array", C.DT_INIT_ARRAY, C.DT_INIT_ARRAYSZ),
+                                     (".fini_array", C.DT_FINI_ARRAY, C.DT_FINI_ARRAYSZ)):
+            if self._has(name):
+                tags += [(t_addr, ("addr", name)), (t_size, ("size", name))]
+        tags += [(C.DT_HASH, ("addr", ".hash")), (C.DT_STRTAB, ("addr", ".dynstr")),
+                 (C.DT_SYMTAB, ("addr", ".dynsym")), (C.DT_STRSZ, ("size", ".dynstr")),
+                 (C.DT_SYMENT, 24), (C.DT_DEBUG, 0)]
+        if self.rela_plt.relocs:
+            tags += [(C.DT_PLTGOT, ("addr", ".got")), (C.DT_PLTRELSZ, ("size", ".rela.plt")),
+                     (C.DT_PLTREL, C.DT_RELA), (C.DT_JMPREL, ("addr", ".rela.plt"))]
+        if self.rela_dyn.relocs:
+            tags += [(C.DT_RELA, ("addr", ".rela.dyn")), (C.DT_RELASZ, ("size", ".rela.dyn")),
+                     (C.DT_RELAENT, 24)]
+        tags += [(C.DT_FLAGS, C.DF_BIND_NOW), (C.DT_FLAGS_1, C.DF_1_NOW)]
+        if d.versions:
+            tags += [(C.DT_VERSYM, ("addr", ".gnu.version")), (C.DT_VERNEED, ("addr", ".gnu.version_r")),
+                     (C.DT_VERNEEDNUM, d.verneed_count())]
+        self.dynamic.set_tags(tags)
+        synth(".dynamic", C.SHT_DYNAMIC, A | W, self.dynamic.size(), 8, 16)
+        # .dynstr last: the tags above added strings to it
+        synth(".dynstr", C.SHT_STRTAB, A, len(d.dynstr), 1)
+
+    def _has(self, name: str) -> bool:
+        out = self.outputs.get(name)
+        return out is not None and (out.size > 0 or any(a.size for a in out.atoms))
+
+    # --- 7. layout --------------------------------------------------------------------------
+    def assign_addresses(self) -> None:
+        for out in self.outputs.values():
+            if out.synthetic:
+                continue
+            cursor = 0
+            for atom in out.atoms:
+                align = atom.alignment
+                cursor = (cursor + align - 1) & ~(align - 1)
+                atom.value = cursor
+                atom.capacity = atom.size
+                cursor += atom.capacity
+            out.size = cursor
+        alloc = [o for o in self.outputs.values() if o.is_alloc]
+        placements = {}
+        keyed = []
+        for i, o in enumerate(alloc):
+            seg, key = S.placement(o.name, o.sh_flags, o.sh_type)
+            placements[o.name] = seg
+            keyed.append((seg, key, i, o))
+        keyed.sort(key=lambda t: (t[0], t[1], t[2]))
+        alloc = [t[3] for t in keyed]
+        nonalloc = sorted((o for o in self.outputs.values() if not o.is_alloc), key=lambda o: o.name)
+        self.placements = placements
+        nload = len({placements[o.name] for o in alloc})
+        has_tls = any(o.is_tls for o in alloc)
+        has_note = any(o.sh_type == C.SHT_NOTE for o in alloc)
+        self.num_phdrs = 1 + 1 + nload + 1 + (1 if has_note else 0) + (1 if has_tls else 0) + \
+            (1 if ".eh_frame_hdr" in self.outputs else 0) + 1
+        self.segments, self.content_end = layout(alloc, placements, [], self.num_phdrs)
+        self.alloc_sections = alloc
+        self.nonalloc_sections = nonalloc
+        self.got.addr = self.outputs[".got"].addr
+        self.stubs.addr = self.outputs[".devlink.stubs"].addr
+        self.cells.addr = self.outputs[".devlink.cells"].addr
+
+    # --- 8. contents ------------------------------------------------------------------------
+    def canonical_address(self, sym: Symbol) -> int:
+        """The address a reference to `sym` means: the stub for functions (invariant 1)."""
+        if sym.flags & SymbolFlags.STUB:
+            return self.stubs.address(self.extras.get(sym).stub)
+        if sym.flags & SymbolFlags.COPY_REL:
+            return self.copy_address(sym)
+        if sym.is_import:
+            return 0
+        return sym.address()
+
+    def copy_address(self, sym: Symbol) -> int:
+        for s, atom in self.copy_atoms:
+            if s is sym:
+                return atom.address
+        return 0
+
+    def _set_linker_symbols(self) -> None:
+        o = self.outputs
+        first_seg = self.segments[0]
+
+        def start(name):
+            return o[name].addr if name in o else 0
+
+        def end(name):
+            return o[name].addr + o[name].size if name in o else 0
+
+        data_end = max((s.addr + s.size for s in self.alloc_sections if not s.is_nobits and s.segment.seg_class == S.SEG_DATA), default=0)
+        bss = o.get(".bss")
+        image_end = max(s.addr + s.size for s in self.alloc_sections)
+        text_end = max((s.addr + s.size for s in self.alloc_sections if s.segment.seg_class in (S.SEG_TEXT, S.SEG_STUBS)), default=0)
+        values = {
+            "_GLOBAL_OFFSET_TABLE_": start(".got"), "_DYNAMIC": start(".dynamic"),
+            "__init_array_start": start(".init_array"), "__init_array_end": end(".init_array"),
+            "__fini_array_start": start(".fini_array"), "__fini_array_end": end(".fini_array"),
+            "__preinit_array_start": start(".preinit_array"), "__preinit_array_end": end(".preinit_array"),
+            "__ehdr_start": first_seg.vaddr, "__executable_start": first_seg.vaddr,
+            "_end": image_end, "end": image_end, "_edata": data_end, "edata": data_end,
+            "__bss_start": bss.addr if bss else data_end, "_etext": text_end, "etext": text_end,
+            "__etext": text_end, "__GNU_EH_FRAME_HDR": start(".eh_frame_hdr"), "__dso_handle": 0,
+            "__rela_iplt_start": 0, "__rela_iplt_end": 0,
+        }
+        for name, sym in self.linker_symbols.items():
+            if name.startswith("__start_"):
+                sym.value = start(name[8:])
+            elif name.startswith("__stop_"):
+                sym.value = end(name[7:])
+            else:
+                sym.value = values.get(name, 0)
+
+    def render(self) -> bytearray:
+        self._set_linker_symbols()
+        for sym, atom in self.copy_atoms:
+            self.extras.update(sym, copy_addr=atom.address)
+        # non-allocated sections go after the allocated ones; their sizes are final
+        # except .symtab/.strtab/.shstrtab, which are built here
+        symtab, strtab, first_global = self._build_symtab()
+        for name, sh_type, data, align, entsize in ((".symtab", C.SHT_SYMTAB, symtab, 8, 24),
+                                                     (".strtab", C.SHT_STRTAB, strtab, 1, 0)):
+            out = self._output(name, sh_type, 0)
+            out.size = len(data)
+            out.alignment = align
+            out.entsize = entsize
+            out.synthetic = data
+        self.outputs[".symtab"].info = first_global
+        shstrtab = StringTable()
+        nonalloc = [o for o in self.outputs.values() if not o.is_alloc]
+        debug = sorted((o for o in nonalloc if o.synthetic is None), key=lambda o: o.name)
+        tail = [self.outputs[".symtab"], self.outputs[".strtab"]]
+        shstr_out = self._output(".shstrtab", C.SHT_STRTAB, 0)
+        ordered = self.alloc_sections + debug + tail + [shstr_out]
+        for i, o in enumerate(ordered, 1):
+            o.index = i
+            shstrtab.add(o.name)
+        shstr_out.size = len(shstrtab)
+        shstr_out.synthetic = bytes(shstrtab.buf)
+        off = self.content_end
+        for o in debug + tail + [shstr_out]:
+            align = max(o.alignment, 1)
+            off = (off + align - 1) & ~(align - 1)
+            o.offset = off
+            o.addr = 0
+            off += o.size
+        shoff = (off + 7) & ~7
+        total = shoff + (len(ordered) + 1) * Elf64_Shdr.size
+        image = bytearray(total)
+        buf = np.frombuffer(image, np.uint8)
+        # atoms' bytes
+        for o in self.alloc_sections + debug:
+            if o.is_nobits or o.synthetic is not None:
+                continue
+            base = o.offset
+            for atom in o.atoms:
+                if atom.size and not atom.is_nobits:
+                    p = base + atom.value
+                    image[p:p + atom.size] = atom.data
+        for atom, off_in, code in self.edits:
+            p = atom.output.offset + atom.value + off_in
+            image[p:p + len(code)] = code
+        self._apply_relocations(buf)
+        self._render_synthetic(image, buf)
+        for o in tail + [shstr_out]:
+            image[o.offset:o.offset + o.size] = o.synthetic
+        self._write_headers(image, ordered, shoff)
+        return image
+
+    def _symbol_arrays(self, obj: ObjectFile):
+        """Per symbol-table index of `obj`: address (S), GOT entry, TP GOT entry, size."""
+        n = len(obj.symbols)
+        S_ = np.zeros(n, np.int64)
+        G = np.zeros(n, np.int64)
+        Z = np.zeros(n, np.int64)
+        raw = obj.raw
+        shndx = raw.symtab["st_shndx"]
+        types = obj.sym_type
+        values = raw.symtab["st_value"]
+        # section symbols: the address of their atom
+        for i in np.flatnonzero(types == C.STT_SECTION).tolist():
+            sh = int(shndx[i])
+            atom = obj.atoms[sh] if 0 < sh < len(obj.atoms) else None
+            if atom is not None and atom.output is not None:
+                S_[i] = atom.address + int(values[i])
+        stubs_addr = self.stubs.addr
+        for i, sym in enumerate(obj.symbols):
+            if sym is None:
+                continue
+            flags = sym.flags
+            if flags & SymbolFlags.IMPORT:
+                if flags & SymbolFlags.STUB:
+                    S_[i] = stubs_addr + 8 * self.extras.get(sym).stub
+                elif flags & SymbolFlags.COPY_REL:
+                    S_[i] = self.extras.get(sym).copy_addr
+            elif sym.atom is not None:
+                if sym.atom.output is not None:
+                    S_[i] = sym.atom.output.addr + sym.atom.value + sym.value
+            else:
+                S_[i] = sym.value
+            Z[i] = sym.size
+            if flags & (SymbolFlags.GOT | SymbolFlags.GOTTP):
+                e = self.extras.get(sym)
+                G[i] = self.got.addr + 8 * self.got.entries[e.got].cell_index if e.got >= 0 else 0
+                if e.gottp >= 0:
+                    G[i] = self.got.addr + 8 * self.got.entries[e.gottp].cell_index
+        return S_, G, Z
+
+    def _entry_table(self):
+        entries = [(s.atom.address + s.offset, self.stubs.address(i))
+                   for i, s in enumerate(self.stubs.stubs) if s.atom is not None]
+        entries.sort()
+        if not entries:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        arr = np.array(entries, np.int64)
+        return arr[:, 0].copy(), arr[:, 1].copy()
+
+    def _apply_relocations(self, buf: np.ndarray) -> None:
+        entry_addr, entry_stub = self._entry_table()
+        tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
+        tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
+        got_base = self.got.addr
+        for t in self.reloc_tables:
+            obj = t["obj"]
+            atoms = t["atoms"]
+            aidx, offs, kinds, syms, A = t["aidx"], t["offs"], t["kinds"], t["syms"], t["addend"]
+            atom_addr = np.array([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in atoms], np.int64)
+            atom_pos = np.array([a.output.offset + a.value for a in atoms], np.int64)
+            Sarr, Garr, Zarr = self._symbol_arrays(obj)
+            P = atom_addr[aidx] + offs
+            pos = atom_pos[aidx] + offs
+            Sv = Sarr[syms]
+            # references from code and data to a function entry go to its stub
+            if len(entry_addr):
+                redirect = t["from_alloc"] & np.isin(kinds, arch.ADDRESS_KINDS)
+                if redirect.any():
+                    bias = np.where(kinds == arch.K_PC32, 4, 0)
+                    target = Sv + A + bias
+                    k = np.searchsorted(entry_addr, target)
+                    k = np.minimum(k, len(entry_addr) - 1)
+                    hit = redirect & (entry_addr[k] == target)
+                    if hit.any():
+                        Sv = Sv + np.where(hit, entry_stub[k] - entry_addr[k], 0)
+            values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], got_base, tp, tls_start)
+            bad = arch.check_ranges(kinds, values, Sv)
+            if bad is not None:
+                atom = atoms[aidx[bad]]
+                sym = obj.symbols[syms[bad]]
+                name = sym.name if sym is not None else obj.section_name(int(obj.raw.symtab["st_shndx"][syms[bad]]))
+                raise DevlinkError(
+                    f"relocation {arch.reloc_name(int(t['types'][bad]))} against {name!r} in {obj.name}: section "
+                    f"{atom.name}+{int(offs[bad]):#x} is out of range (value {int(values[bad]):#x} does not fit); "
+                    f"the program is too large for the small code model, or the object was built without -fPIC")
+            arch.write_values(buf, pos, kinds, values)
+
+    def _render_synthetic(self, image: bytearray, buf: np.ndarray) -> None:
+        o = self.outputs
+
+        def put(name, data):
+            sec = o[name]
+            image[sec.offset:sec.offset + len(data)] = data
+
+        d = self.dynsyms
+        put(".interp", self.interp)
+        put(".dynsym", d.dynsym_render(self) if hasattr(d, "dynsym_render") else
+            d.render_dynsym(self.canonical_address, self._dynsym_shndx))
+        put(".hash", d.render_hash())
+        if d.versions:
+            put(".gnu.version", d.render_versym())
+            put(".gnu.version_r", d.render_verneed())
+        tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
+        tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
+        got_bytes, binds = self.got.render(self.canonical_address, tp)
+        put(".got", got_bytes)
+        # dynamic relocations, now with addresses
+        self.rela_dyn.relocs.clear()
+        self.rela_plt.relocs.clear()
+        for addr, sym in binds:
+            dyn = self.extras.get(sym).dynsym
+            if sym.flags & SymbolFlags.CANONICAL_PLT:
+                self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, dyn)
+            else:
+                self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, dyn)
+        for sym, atom in self.copy_atoms:
+            self.rela_dyn.add(atom.address, arch.DYN_COPY, self.extras.get(sym).dynsym)
+        if self.rela_dyn.relocs:
+            put(".rela.dyn", self.rela_dyn.render())
+        if self.rela_plt.relocs:
+            put(".rela.plt", self.rela_plt.render())
+        # stubs and cells
+        st = o[".devlink.stubs"]
+        sbuf = buf[st.offset:st.offset + st.size]
+        n = len(self.stubs.stubs)
+        if n:
+            stub_addrs = st.addr + 8 * np.arange(n, dtype=np.int64)
+            cell_addrs = np.array([self.cells.address(s.cell) if s.atom is not None else self.got.got_address(s.symbol)
+                                   for s in self.stubs.stubs], np.int64)
+            arch.write_stubs(sbuf, stub_addrs, cell_addrs, st.addr)
+        ce = o[".devlink.cells"]
+        if self.cells.stub_of:
+            targets = np.array([self.stubs.stubs[i].atom.address + self.stubs.stubs[i].offset
+                                for i in self.cells.stub_of], "<u8")
+            image[ce.offset:ce.offset + 8 * len(targets)] = targets.tobytes()
+        # .eh_frame_hdr from the relocated .eh_frame
+        if ".eh_frame_hdr" in o:
+            hdr = o[".eh_frame_hdr"]
+            ef = o.get(".eh_frame")
+            table = eh_frame.fde_table(memoryview(image)[ef.offset:ef.offset + ef.size], ef.addr) if ef else []
+            put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
+
+        def dyn_value(v):
+            if isinstance(v, tuple):
+                what, name = v
+                if what == "str":
+                    return d.dynstr.index[name]
+                if what == "addr":
+                    return o[name].addr
+                if what == "size":
+                    return o[name].size
+                if what == "sym":
+                    sym = self.symtab.globals.get(name)
+                    return sym.address() if sym is not None else 0
+            return v
+
+        put(".dynamic", self.dynamic.render(dyn_value))
+        put(".dynstr", bytes(d.dynstr.buf))
+
+    def _dynsym_shndx(self, sym: Symbol) -> int:
+        if sym.flags & SymbolFlags.STUB:
+            return self.outputs[".devlink.stubs"].index
+        if sym.atom is not None and sym.atom.output is not None:
+            return sym.atom.output.index
+        if sym.flags & SymbolFlags.COPY_REL:
+            return self.outputs[".bss"].index
+        return C.SHN_ABS
+
+    def _build_symtab(self):
+        """.symtab: locals (per object, then $got/$stub names), then globals."""
+        strtab = StringTable()
+        rows: list[tuple] = [(0, 0, 0, 0, 0, 0)]
+        for obj in self.objects:
+            for sym in obj.symbols:
+                if sym is None or sym.bind != C.STB_LOCAL or sym.atom is None or sym.atom.output is None:
+                    continue
+                rows.append((strtab.add(sym.name), st_info(C.STB_LOCAL, sym.type), sym.visibility,
+                             sym.atom.output, sym.address(), sym.size))
+        so = self.outputs[".devlink.stubs"]
+        ce = self.outputs[".devlink.cells"]
+        for i, stub in enumerate(self.stubs.stubs):
+            name = stub.symbol.name
+            rows.append((strtab.add(name + "$stub"), st_info(C.STB_LOCAL, C.STT_FUNC), 0, so, self.stubs.address(i), 8))
+            if stub.cell >= 0:
+                rows.append((strtab.add(name + "$got"), st_info(C.STB_LOCAL, C.STT_OBJECT), 0, ce, self.cells.address(stub.cell), 8))
+        go = self.outputs[".got"]
+        for e in self.got.entries:
+            suffix = "$gottp" if e.tag == 1 else ("$got" if e.symbol.is_import else "$gotpcrel")
+            rows.append((strtab.add(e.symbol.name + suffix), st_info(C.STB_LOCAL, C.STT_OBJECT), 0, go, e.address(self.got), 8))
+        for name, sym in self.linker_symbols.items():
+            if self.symtab.referenced_by.get(name):
+                rows.append((strtab.add(name), st_info(C.STB_LOCAL, C.STT_NOTYPE), C.STV_HIDDEN, C.SHN_ABS, sym.value, 0))
+        first_global = len(rows)
+        for sym in self.symtab.globals.values():
+            if sym.flags & SymbolFlags.LINKER_DEFINED:
+                continue
+            bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+            if isinstance(sym.file, ObjectFile):
+                if sym.atom is None and sym.shndx != C.SHN_ABS:
+                    continue
+                sec = sym.atom.output if sym.atom is not None else C.SHN_ABS
+                rows.append((strtab.add(sym.name), st_info(bind, sym.type), sym.visibility, sec, sym.address(), sym.size))
+            elif sym.is_import or sym.file is None:
+                rows.append((strtab.add(sym.name), st_info(bind, sym.type), 0, C.SHN_UNDEF, 0, 0))
+        out = bytearray(len(rows) * Elf64_Sym.size)
+        for i, (name, info, other, sec, value, size) in enumerate(rows):
+            shndx = sec.index if isinstance(sec, OutputSection) else sec
+            Elf64_Sym.pack_into(out, i * 24, name, info, other, shndx, value, size)
+        return bytes(out), bytes(strtab.buf), first_global
+
+    def _write_headers(self, image: bytearray, ordered: list[OutputSection], shoff: int) -> None:
+        o = self.outputs
+        entry_sym = self.symtab.globals.get(self.options.entry)
+        if entry_sym is None or not entry_sym.is_defined:
+            raise DevlinkError(f"entry symbol {self.options.entry!r} is not defined; link the C start-up files (do not pass -nostdlib) or define it")
+        entry = self.canonical_address(entry_sym)
+        phdrs = []
+        first = self.segments[0]
+        phoff = Elf64_Ehdr.size
+        phdrs.append((C.PT_PHDR, C.PF_R, phoff, first.vaddr + phoff, self.num_phdrs * Elf64_Phdr.size, 8))
+        it = o[".interp"]
+        phdrs.append((C.PT_INTERP, C.PF_R, it.offset, it.addr, it.size, 1))
+        loads = []
+        for seg in self.segments:
+            loads.append((C.PT_LOAD, seg.flags, seg.offset, seg.vaddr, seg.filesz, seg.memsz, 4096))
+        dy = o[".dynamic"]
+        rows = [(t, f, off, va, sz, sz, al) for (t, f, off, va, sz, al) in phdrs]
+        rows += loads
+        rows.append((C.PT_DYNAMIC, C.PF_R | C.PF_W, dy.offset, dy.addr, dy.size, dy.size, 8))
+        notes = [s for s in self.alloc_sections if s.sh_type == C.SHT_NOTE]
+        if notes:
+            start, end = notes[0], notes[-1]
+            rows.append((C.PT_NOTE, C.PF_R, start.offset, start.addr, end.offset + end.size - start.offset,
+                         end.offset + end.size - start.offset, max(s.alignment for s in notes)))
+        tls_start, tls_off, tls_filesz, tls_memsz, tls_align = tls_range(self.alloc_sections)
+        if any(s.is_tls for s in self.alloc_sections):
+            rows.append((C.PT_TLS, C.PF_R, tls_off, tls_start, tls_filesz, tls_memsz, tls_align))
+        if ".eh_frame_hdr" in o:
+            h = o[".eh_frame_hdr"]
+            rows.append((C.PT_GNU_EH_FRAME, C.PF_R, h.offset, h.addr, h.size, h.size, 4))
+        rows.append((C.PT_GNU_STACK, C.PF_R | C.PF_W | (C.PF_X if self.exec_stack else 0), 0, 0, 0, 0, 16))
+        assert len(rows) == self.num_phdrs, (len(rows), self.num_phdrs)
+        for i, (t, f, off, va, fsz, msz, al) in enumerate(rows):
+            Elf64_Phdr.pack_into(image, phoff + i * Elf64_Phdr.size, t, f, off, va, va, fsz, msz, al)
+        ident = C.ELFMAG + bytes([C.ELFCLASS64, C.ELFDATA2LSB, C.EV_CURRENT, C.ELFOSABI_SYSV]) + bytes(8)
+        Elf64_Ehdr.pack_into(image, 0, ident, C.ET_EXEC, C.EM_X86_64, C.EV_CURRENT, entry, phoff, shoff, 0,
+                             Elf64_Ehdr.size, Elf64_Phdr.size, len(rows), Elf64_Shdr.size, len(ordered) + 1,
+                             o[".shstrtab"].index)
+        links = {".dynsym": ".dynstr", ".hash": ".dynsym", ".gnu.version": ".dynsym", ".gnu.version_r": ".dynstr",
+                 ".rela.dyn": ".dynsym", ".rela.plt": ".dynsym", ".dynamic": ".dynstr", ".symtab": ".strtab"}
+        infos = {".gnu.version_r": self.dynsyms.verneed_count(), ".dynsym": 1,
+                 ".symtab": o[".symtab"].info, ".rela.plt": o[".got"].index}
+        for sec in ordered:
+            link = o[links[sec.name]].index if sec.name in links else 0
+            info = infos.get(sec.name, 0)
+            Elf64_Shdr.pack_into(image, shoff + sec.index * Elf64_Shdr.size, self._shstr_index(sec), sec.sh_type,
+                                 sec.sh_flags, sec.addr, sec.offset, sec.size, link, info, max(sec.alignment, 1),
+                                 sec.entsize)
+
+    def _shstr_index(self, sec: OutputSection) -> int:
+        data = self.outputs[".shstrtab"].synthetic
+        key = sec.name.encode() + b"\0"
+        # names are unique; find the first full match at a string boundary
+        pos = 1
+        while True:
+            pos = data.find(key, pos)
+            if pos < 0:
+                return 0
+            if data[pos - 1] == 0:
+                return pos
+            pos += 1
+
+
+def _is_call(data, off: int) -> bool:
+    """Whether the PC32 field at `off` belongs to a `call rel32` or `jmp rel32`."""
+    return off >= 1 and data[off - 1] in (0xE8, 0xE9)
+
+
+def link_executable(inputs: list[str], output: str, libs: list[str] = (), lib_dirs: list[str] = (),
+                    export_dynamic: bool = False, cc: str | None = None) -> None:
+    """Link `inputs` (objects, archives, shared libraries) and `-l` `libs` into `output`."""
+    from devlink.output.writer import write_file
+    items = list(inputs) + [l if l.startswith("-l") else "-l" + l for l in libs]
+    opts = LinkOptions(output=output, inputs=items, lib_dirs=list(lib_dirs), export_dynamic=export_dynamic, cc=cc)
+    image = Linker(opts).link()
+    write_file(output, image)

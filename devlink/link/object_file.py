@@ -1,0 +1,120 @@
+"""Input files of a link: relocatable objects (and archive members) and shared objects."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devlink.elf import consts as C
+from devlink.elf.reader import RawObject, RawSharedObject
+from devlink.errors import DevlinkError
+from devlink.link.atom import Atom
+from devlink.link.symbol import Symbol, SymbolFlags
+
+#: non-allocated sections that are kept in the output (with relocations applied)
+def is_debug_section(name: str) -> bool:
+    return name.startswith(".debug_") or name.startswith(".zdebug_")
+
+
+class ObjectFile:
+    """One relocatable object: its atoms and its symbol table, resolved."""
+
+    def __init__(self, raw: RawObject, name: str, priority: int = 0):
+        #: the decoded ELF tables
+        self.raw = raw
+        #: display name (`lib.a(member.o)` for archive members)
+        self.name = name
+        #: position in the link order
+        self.priority = priority
+        #: atoms by section index (None where the section makes no atom)
+        self.atoms: list[Atom | None] = [None] * len(raw.sections)
+        #: Symbol per symbol-table index; None for the null, section and file symbols
+        self.symbols: list[Symbol | None] = [None] * len(raw.symtab)
+        #: COMDAT group signatures of this file: signature -> member section indexes
+        self.comdat_groups: list[tuple[str, list[int]]] = []
+        #: whether `.note.GNU-stack` asks for an executable stack
+        self.exec_stack = False
+        #: symbol types / bindings / section indexes, decoded once
+        self.sym_type = raw.symtab["st_info"] & 0xF
+        self.sym_bind = raw.symtab["st_info"] >> 4
+
+    def create_atoms(self, order: int) -> int:
+        """Make an atom for every section that goes to the output."""
+        raw = self.raw
+        for sec in raw.sections:
+            if sec.sh_type == C.SHT_GROUP:
+                self._read_group(sec)
+        for sec in raw.sections:
+            t = sec.sh_type
+            if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
+                     C.SHT_SYMTAB_SHNDX):
+                continue
+            name = sec.name
+            if name == ".note.GNU-stack":
+                self.exec_stack = bool(sec.sh_flags & C.SHF_EXECINSTR)
+                continue
+            if sec.sh_flags & C.SHF_EXCLUDE:
+                continue
+            if not (sec.sh_flags & C.SHF_ALLOC):
+                if not is_debug_section(name):
+                    continue  # .comment, .note.*, .llvm_addrsig...: not needed at run time
+            elif name == ".note.gnu.property":
+                continue  # devlink does not claim IBT/SHSTK for the whole program
+            if sec.sh_flags & C.SHF_COMPRESSED:
+                raise DevlinkError(f"{self.name}: section {name} is compressed; rebuild without -gz")
+            if sec.sh_addralign and sec.sh_addralign & (sec.sh_addralign - 1):
+                raise DevlinkError(f"{self.name}: section {name} has alignment {sec.sh_addralign}, not a power of two; the object is corrupt")
+            atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
+                        raw.section_bytes(sec), raw.relocs.get(sec.index))
+            atom.input_order = order
+            order += 1
+            self.atoms[sec.index] = atom
+        return order
+
+    def _read_group(self, sec) -> None:
+        raw = self.raw
+        words = np.frombuffer(raw.data, "<u4", sec.sh_size // 4, sec.sh_offset)
+        if not len(words) or not (int(words[0]) & C.GRP_COMDAT):
+            return
+        if sec.sh_info >= len(raw.symtab):
+            raise DevlinkError(f"{self.name}: group section {sec.name} names symbol {sec.sh_info}, which does not exist; the object is corrupt")
+        signature = raw.sym_name(sec.sh_info)
+        self.comdat_groups.append((signature, [int(w) for w in words[1:]]))
+
+    def section_name(self, shndx: int) -> str:
+        if 0 < shndx < len(self.raw.sections):
+            return self.raw.sections[shndx].name
+        return f"[{shndx}]"
+
+
+class SharedObject:
+    """A shared library the program is linked against (`DT_NEEDED` when used)."""
+
+    def __init__(self, raw: RawSharedObject, as_needed: bool):
+        self.raw = raw
+        self.name = raw.path
+        self.soname = raw.soname
+        #: listed in AS_NEEDED(...) or behind --as-needed: DT_NEEDED only if used
+        self.as_needed = as_needed
+        #: whether some symbol of the program binds to it
+        self.used = False
+
+    def lookup(self, name: str):
+        return self.raw.defined.get(name)
+
+
+def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
+    """A Symbol record for a file-local definition of `obj`'s symbol table entry `i`."""
+    raw = obj.raw
+    sym = Symbol(name)
+    sym.file = obj
+    sym.esym_index = i
+    shndx = raw.sym_shndx(i)
+    sym.shndx = shndx
+    sym.value = int(raw.symtab["st_value"][i])
+    sym.size = int(raw.symtab["st_size"][i])
+    sym.type = int(obj.sym_type[i])
+    sym.bind = C.STB_LOCAL
+    sym.visibility = int(raw.symtab["st_other"][i]) & 3
+    if 0 < shndx < C.SHN_LORESERVE:
+        sym.atom = obj.atoms[shndx]
+    return sym

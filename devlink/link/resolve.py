@@ -1,0 +1,155 @@
+"""Symbol resolution: which definition each name binds to, and which archive members and
+shared libraries the program pulls in.
+
+Precedence follows GNU ld: a strong definition in an object beats a weak one, which beats
+a COMMON symbol, which beats a shared library's definition.  Archive members are loaded
+only to define a symbol that is still undefined (by a strong reference) when the
+archive is reached; the library list is walked again until nothing changes, as if the
+whole list were one --start-group.
+"""
+
+from __future__ import annotations
+
+from devlink.elf import consts as C
+from devlink.errors import DevlinkError
+from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
+from devlink.link.symbol import Symbol, SymbolFlags
+
+# rank of a definition: lower wins
+RANK_STRONG = 1
+RANK_WEAK = 2
+RANK_COMMON = 3
+RANK_SHARED = 4
+RANK_UNDEF = 5
+
+
+def _rank(sym: Symbol) -> int:
+    if sym.file is None:
+        return RANK_UNDEF
+    if isinstance(sym.file, SharedObject):
+        return RANK_SHARED
+    if sym.shndx == C.SHN_COMMON:
+        return RANK_COMMON
+    if sym.bind == C.STB_WEAK:
+        return RANK_WEAK
+    return RANK_STRONG
+
+
+class SymbolTable:
+    """All global symbols of a link, by name."""
+
+    def __init__(self):
+        self.globals: dict[str, Symbol] = {}
+        #: names referenced by each object (for "undefined symbol" messages)
+        self.referenced_by: dict[str, list[ObjectFile]] = {}
+
+    def get_or_create(self, name: str) -> Symbol:
+        sym = self.globals.get(name)
+        if sym is None:
+            sym = self.globals[name] = Symbol(name)
+            sym.bind = C.STB_WEAK  # until a strong reference is seen
+        return sym
+
+    def add_object(self, obj: ObjectFile) -> None:
+        """Bind `obj`'s symbols: locals get their own records, globals go by name."""
+        raw = obj.raw
+        symtab = raw.symtab
+        names = symtab["st_name"]
+        shndxs = symtab["st_shndx"]
+        types = obj.sym_type
+        binds = obj.sym_bind
+        strtab = raw.strtab
+        syms = obj.symbols
+        first_global = raw.first_global
+        for i in range(1, len(symtab)):
+            t = int(types[i])
+            if i < first_global:
+                if t == C.STT_SECTION or t == C.STT_FILE:
+                    continue
+                noff = int(names[i])
+                end = strtab.find(b"\0", noff)
+                name = strtab[noff:end].decode("utf-8", "surrogateescape")
+                if not name:
+                    continue
+                shndx = int(shndxs[i])
+                if shndx == C.SHN_UNDEF:
+                    continue
+                sym = new_local_symbol(obj, i, name)
+                if sym.atom is None and 0 < shndx < C.SHN_LORESERVE:
+                    continue  # in a discarded section
+                syms[i] = sym
+                continue
+            noff = int(names[i])
+            end = strtab.find(b"\0", noff)
+            name = strtab[noff:end].decode("utf-8", "surrogateescape")
+            sym = self.get_or_create(name)
+            syms[i] = sym
+            shndx = raw.sym_shndx(i)
+            bind = int(binds[i])
+            if bind == C.STB_LOCAL:
+                raise DevlinkError(f"{obj.name}: local symbol {name!r} is listed among the globals (index {i}); the object is corrupt")
+            if shndx == C.SHN_UNDEF:
+                if bind != C.STB_WEAK and sym.file is None:
+                    sym.bind = C.STB_GLOBAL
+                self.referenced_by.setdefault(name, []).append(obj)
+                vis = int(symtab["st_other"][i]) & 3
+                if vis and (not sym.visibility or vis < sym.visibility):
+                    sym.visibility = vis
+                continue
+            if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+                continue  # defined in a section devlink drops (duplicate COMDAT)
+            self._define(sym, obj, i, shndx, bind)
+
+    def _define(self, sym: Symbol, obj: ObjectFile, i: int, shndx: int, bind: int) -> None:
+        raw = obj.raw
+        new_rank = RANK_COMMON if shndx == C.SHN_COMMON else (RANK_WEAK if bind == C.STB_WEAK else RANK_STRONG)
+        old_rank = _rank(sym)
+        if new_rank == RANK_STRONG and old_rank == RANK_STRONG:
+            raise DevlinkError(
+                f"duplicate definition of {sym.name!r}: in {sym.file.name} and in {obj.name}; "
+                f"make one of them static, or remove one")
+        size = int(raw.symtab["st_size"][i])
+        if new_rank == RANK_COMMON and old_rank == RANK_COMMON:
+            # COMMON + COMMON: the largest size and alignment win
+            if size > sym.size:
+                sym.size = size
+            sym.value = max(sym.value, int(raw.symtab["st_value"][i]))
+            return
+        if new_rank >= old_rank:
+            return
+        vis = sym.visibility
+        sym.file = obj
+        sym.esym_index = i
+        sym.shndx = shndx
+        sym.value = int(raw.symtab["st_value"][i])  # for COMMON: the alignment
+        sym.size = size
+        sym.type = int(obj.sym_type[i])
+        sym.bind = bind
+        v = int(raw.symtab["st_other"][i]) & 3
+        sym.visibility = v if not vis else (min(v, vis) if v else vis)
+        sym.atom = obj.atoms[shndx] if 0 < shndx < C.SHN_LORESERVE else None
+        sym.flags &= ~SymbolFlags.IMPORT
+
+    def undefined_strong(self) -> list[Symbol]:
+        return [s for s in self.globals.values() if s.file is None and s.bind != C.STB_WEAK]
+
+    def bind_to_shared(self, so: SharedObject) -> bool:
+        """Bind every still-undefined name that `so` defines to it. Returns True if any."""
+        changed = False
+        for sym in self.globals.values():
+            if sym.file is not None:
+                continue
+            d = so.lookup(sym.name)
+            if d is None:
+                continue
+            sym.file = so
+            sym.value = d.value
+            sym.size = d.size
+            sym.type = d.info & 0xF
+            if d.info >> 4 == C.STB_WEAK and sym.bind != C.STB_GLOBAL:
+                pass
+            sym.shndx = d.shndx
+            sym.version = d.version
+            sym.flags |= SymbolFlags.IMPORT
+            changed = True
+        return changed

@@ -1,0 +1,10 @@
+"""pytest configuration shared by all tests: make `import devlink` use this checkout
+and `import helpers` (tests/helpers.py) work from any test module."""
+
+import sys
+from pathlib import Path
+
+_TESTS = Path(__file__).resolve().parent
+for _p in (str(_TESTS.parent), str(_TESTS)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)

@@ -1,0 +1,45 @@
+-- error handling: error, pcall, xpcall, assert, error objects, messages
+print(pcall(error, "plain"))
+print(pcall(error, "level0", 0))
+print(pcall(function() error("with position") end))
+local ok0, eobj = pcall(function() error({ code = 42 }) end)
+print(ok0, type(eobj), eobj.code)
+local ok, e = pcall(function() error(setmetatable({}, { __tostring = function() return "custom!" end })) end)
+print(ok, tostring(e))
+print(pcall(function() local x = nil; return x.field end))
+print(pcall(function() return 1 + {} end))
+print(pcall(function() return #5 end))
+print(pcall(function() return ("x"):bad() end))
+print(pcall(function() return nil .. "a" end))
+print(pcall(string.rep))
+print(pcall(string.format, "%d", 1.5))
+print(pcall(assert, false))
+print(pcall(assert, nil, "assert message"))
+print(pcall(assert, 1, 2, 3))
+print(select("#", pcall(error)))
+print(xpcall(function() error("deep") end, function(m) return "handled: " .. m end))
+print(xpcall(function(a, b) return a + b end, print, 3, 4))
+local function lvl2() error("from lvl2", 2) end
+local function caller() lvl2() end
+print(pcall(caller))
+-- nested pcall and rethrow
+print(pcall(function()
+  local ok2, err2 = pcall(error, "inner")
+  error("outer after " .. tostring(err2), 0)
+end))
+-- traceback text (deterministic: same script, same lines)
+print((xpcall(function() error("tb") end, debug.traceback)))
+local _, tb = xpcall(function() local t = nil; return t[1] end, debug.traceback)
+print(tb)
+-- error in metamethod and in coroutine
+print(pcall(function() return setmetatable({}, { __index = function() error("idx") end }).k end))
+local co = coroutine.create(function() error("in co") end)
+print(coroutine.resume(co))
+-- stack overflow is caught
+local function rec(n) return 1 + rec(n + 1) end
+local ok3, e3 = pcall(rec, 1)
+print(ok3, (tostring(e3):gsub("^.-:%d+: ", "")))
+-- tostring(nil) / string coercion errors in string lib
+print(pcall(string.sub))
+print(string.format("%s %s", pcall(tonumber)))
+io.stderr:write("a line on stderr\n")
