@@ -749,11 +749,14 @@ class Linker:
         return image
 
     def _symbol_arrays(self, obj: ObjectFile):
-        """Per symbol-table index of `obj`: address (S), GOT entry, TP GOT entry, size."""
+        """Per symbol-table index of `obj`: address (S), GOT entry, size, and the address
+        range of the atom the symbol is in (a stub redirect must stay inside it)."""
         n = len(obj.symbols)
         S_ = np.zeros(n, np.int64)
         G = np.zeros(n, np.int64)
         Z = np.zeros(n, np.int64)
+        lo = np.zeros(n, np.int64)
+        hi = np.zeros(n, np.int64)
         raw = obj.raw
         shndx = raw.symtab["st_shndx"]
         types = obj.sym_type
@@ -764,6 +767,8 @@ class Linker:
             atom = obj.atoms[sh] if 0 < sh < len(obj.atoms) else None
             if atom is not None and atom.output is not None:
                 S_[i] = atom.address + int(values[i])
+                lo[i] = atom.address
+                hi[i] = atom.address + atom.size
         stubs_addr = self.stubs.addr
         for i, sym in enumerate(obj.symbols):
             if sym is None:
@@ -776,7 +781,10 @@ class Linker:
                     S_[i] = self.extras.get(sym).copy_addr
             elif sym.atom is not None:
                 if sym.atom.output is not None:
-                    S_[i] = sym.atom.output.addr + sym.atom.value + sym.value
+                    a_addr = sym.atom.output.addr + sym.atom.value
+                    S_[i] = a_addr + sym.value
+                    lo[i] = a_addr
+                    hi[i] = a_addr + sym.atom.size
             else:
                 S_[i] = sym.value
             Z[i] = sym.size
@@ -785,7 +793,7 @@ class Linker:
                 G[i] = self.got.addr + 8 * self.got.entries[e.got].cell_index if e.got >= 0 else 0
                 if e.gottp >= 0:
                     G[i] = self.got.addr + 8 * self.got.entries[e.gottp].cell_index
-        return S_, G, Z
+        return S_, G, Z, lo, hi
 
     def _entry_table(self):
         entries = [(s.atom.address + s.offset, self.stubs.address(i))
@@ -807,11 +815,13 @@ class Linker:
             aidx, offs, kinds, syms, A = t["aidx"], t["offs"], t["kinds"], t["syms"], t["addend"]
             atom_addr = np.array([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in atoms], np.int64)
             atom_pos = np.array([a.output.offset + a.value for a in atoms], np.int64)
-            Sarr, Garr, Zarr = self._symbol_arrays(obj)
+            Sarr, Garr, Zarr, lo, hi = self._symbol_arrays(obj)
             P = atom_addr[aidx] + offs
             pos = atom_pos[aidx] + offs
             Sv = Sarr[syms]
-            # references from code and data to a function entry go to its stub
+            # references from code and data to a function entry go to its stub; the
+            # entry must be in the referenced symbol's own atom (a jump table's
+            # `.L3-.L5` may compute an address that is the next atom's entry)
             if len(entry_addr):
                 redirect = t["from_alloc"] & np.isin(kinds, arch.ADDRESS_KINDS)
                 if redirect.any():
@@ -819,7 +829,7 @@ class Linker:
                     target = Sv + A + bias
                     k = np.searchsorted(entry_addr, target)
                     k = np.minimum(k, len(entry_addr) - 1)
-                    hit = redirect & (entry_addr[k] == target)
+                    hit = redirect & (entry_addr[k] == target) & (target >= lo[syms]) & (target < hi[syms])
                     if hit.any():
                         Sv = Sv + np.where(hit, entry_stub[k] - entry_addr[k], 0)
             values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], got_base, tp, tls_start)
