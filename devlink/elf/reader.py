@@ -48,11 +48,14 @@ class RawObject:
     first_global: int             # sh_info of .symtab
     relocs: dict[int, np.ndarray] = field(default_factory=dict)  # target shndx -> RELA_DTYPE
     symtab_shndx: np.ndarray | None = None                       # SHT_SYMTAB_SHNDX
+    view: memoryview | None = None
 
     def section_bytes(self, sec: RawSection) -> memoryview:
         if sec.sh_type == C.SHT_NOBITS:
             return memoryview(b"")
-        return memoryview(self.data)[sec.sh_offset:sec.sh_offset + sec.sh_size]
+        if self.view is None:
+            self.view = memoryview(self.data)
+        return self.view[sec.sh_offset:sec.sh_offset + sec.sh_size]
 
     def sym_name(self, i: int) -> str:
         return cstr(self.strtab, int(self.symtab["st_name"][i]), self.path)

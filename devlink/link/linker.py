@@ -14,7 +14,7 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.reader import read_archive, read_linker_script, read_object, read_shared_object
-from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr, Elf64_Sym, st_info
+from devlink.elf.records import SYM_DTYPE, Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
@@ -364,7 +364,7 @@ class Linker:
 
     def _import_stub(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.STUB:
-            return self.extras.get(sym).stub
+            return self.extras.field(sym, "stub")
         self.got.add_got_symbol(sym)
         index = self.stubs.add(Stub(sym, None, 0, -1))
         sym.flags |= SymbolFlags.STUB
@@ -377,9 +377,12 @@ class Linker:
         for t, k in arch.DIRECT_KIND.items():
             kind_table[t] = k
         special_types = np.zeros(256, bool)
-        for t in (*arch.GOT_TYPES, *arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF,
-                  arch.R_X86_64_DTPOFF32, arch.R_X86_64_DTPOFF64):
+        for t in (*arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF):
             special_types[t] = True
+        got_types = np.zeros(256, bool)
+        got_types[list(arch.GOT_TYPES)] = True
+        relaxable_types = np.zeros(256, bool)
+        relaxable_types[list(arch.RELAXABLE_GOT_TYPES)] = True
         for obj in self.objects:
             atoms = [a for a in obj.atoms if a is not None and a.alive and a.relocs is not None
                      and len(a.relocs) and a.output is not None]
@@ -393,16 +396,44 @@ class Linker:
             types = (info & 0xFFFFFFFF).astype(np.int64)
             syms = (info >> 32).astype(np.int64)
             addend = rel["r_addend"].astype(np.int64)
-            big = types >= 256
-            kinds = np.where(big, -1, kind_table[np.minimum(types, 255)]).astype(np.int16)
+            tclip = np.minimum(types, 255)
+            kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
             alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
             from_alloc = alloc_atom[aidx]
-            special = np.flatnonzero((kinds < 0) | special_types[np.minimum(types, 255)])
-            # imports referenced at all: by symbol index
-            is_import = np.zeros(len(obj.symbols), bool)
-            for i, s in enumerate(obj.symbols):
-                if s is not None and s.flags & SymbolFlags.IMPORT:
-                    is_import[i] = True
+            # local-dynamic TLS is always relaxed to local exec, so in code and data a
+            # DTPOFF is an offset from the thread pointer; in debug info it stays DTPOFF
+            dtp32 = from_alloc & (types == arch.R_X86_64_DTPOFF32)
+            dtp64 = from_alloc & (types == arch.R_X86_64_DTPOFF64)
+            kinds[dtp32] = arch.K_TPOFF32
+            kinds[dtp64] = arch.K_TPOFF64
+            symbols = obj.symbols
+            is_import = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
+            relax_lea = None
+            got_mask = got_types[tclip] & (types < 256)
+            if got_mask.any():
+                # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
+                # defined in the program: no GOT entry, one load less
+                local_def = np.array([s is not None and s.file is not None and not (s.flags & SymbolFlags.IMPORT)
+                                      and s.shndx != C.SHN_ABS for s in symbols], bool)
+                sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
+                fpos = sec_off[aidx] + offs
+                data = np.frombuffer(obj.raw.data, np.uint8)
+                ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
+                cand = np.flatnonzero(ok)
+                if len(cand):
+                    relax_lea = cand[arch.gotpcrel_relaxable(data, fpos[cand])]
+                    kinds[relax_lea] = arch.K_PC32
+                    got_mask[relax_lea] = False
+                for j in np.flatnonzero(got_mask).tolist():
+                    sym = symbols[syms[j]]
+                    if sym is None:
+                        atom = atoms[aidx[j]]
+                        raise DevlinkError(f"{self._where(obj, atom, int(offs[j]))}: {arch.reloc_name(int(types[j]))} "
+                                           f"against a section symbol is not supported")
+                    if sym.flags & SymbolFlags.IMPORT:
+                        sym.flags |= SymbolFlags.REFERENCED
+                    self.got.add_got_symbol(sym)
+            special = np.flatnonzero((kinds < 0) | special_types[tclip])
             skip = set()
             for j in special.tolist():
                 if j in skip:
@@ -412,9 +443,10 @@ class Linker:
             for j in imp.tolist():
                 if kinds[j] <= 0:
                     continue
-                self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), obj.symbols[syms[j]], int(kinds[j]))
+                self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), symbols[syms[j]], int(kinds[j]))
             self.reloc_tables.append(dict(obj=obj, atoms=atoms, aidx=aidx, offs=offs, types=types,
-                                          syms=syms, addend=addend, kinds=kinds, from_alloc=from_alloc))
+                                          syms=syms, addend=addend, kinds=kinds, from_alloc=from_alloc,
+                                          relax_lea=relax_lea))
 
     def _where(self, obj, atom, off) -> str:
         return f"{obj.name}: section {atom.name}+{off:#x}"
@@ -427,28 +459,10 @@ class Linker:
         if kinds[j] < 0 and t not in arch.TLS_SEQUENCE_TYPES:
             hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it; report this with the object attached")
             raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {self._where(obj, atom, off)}: {hint}")
-        if t in arch.GOT_TYPES:
-            if sym is None:
-                raise DevlinkError(f"{self._where(obj, atom, off)}: {arch.reloc_name(t)} against a section symbol is not supported")
-            local = sym.file is not None and not sym.is_import and sym.shndx != C.SHN_ABS
-            if local and t != arch.R_X86_64_GOT32:
-                new_op = arch.relax_gotpcrelx(atom.data, off, t)
-                if new_op is not None:
-                    self.edits.append((atom, off - 2, new_op))
-                    kinds[j] = arch.K_PC32
-                    return
-            if sym.is_import:
-                sym.flags |= SymbolFlags.REFERENCED
-            self.got.add_got_symbol(sym)
-            return
         if t == arch.R_X86_64_GOTTPOFF:
             if sym is None or sym.is_import:
                 raise DevlinkError(f"{self._where(obj, atom, off)}: thread-local variable {getattr(sym, 'name', '?')!r} from a shared library is not supported")
             self.got.add_gottp_symbol(sym)
-            return
-        if t in (arch.R_X86_64_DTPOFF32, arch.R_X86_64_DTPOFF64):
-            if from_alloc[j]:  # code after a local-dynamic -> local-exec relaxation
-                kinds[j] = arch.K_TPOFF32 if t == arch.R_X86_64_DTPOFF32 else arch.K_TPOFF64
             return
         if t in arch.TLS_SEQUENCE_TYPES:
             if sym is not None and sym.is_import:
@@ -536,13 +550,13 @@ class Linker:
         for e in self.got.entries:
             sym = e.symbol
             if sym.is_import and not (sym.flags & SymbolFlags.COPY_REL) and e.tag == 0:
-                dyn = self.extras.get(sym).dynsym
+                dyn = self.extras.field(sym, "dynsym")
                 if sym.flags & SymbolFlags.CANONICAL_PLT:
                     self.rela_plt.add(0, arch.DYN_JUMP_SLOT, dyn)
                 else:
                     self.rela_dyn.add(0, arch.DYN_GLOB_DAT, dyn)
         for sym, _atom in self.copy_atoms:
-            self.rela_dyn.add(0, arch.DYN_COPY, self.extras.get(sym).dynsym)
+            self.rela_dyn.add(0, arch.DYN_COPY, self.extras.field(sym, "dynsym"))
         # output sections for the synthetic contents
         tc = self.toolchain
         interp = (tc.dynamic_linker if tc else "/lib64/ld-linux-x86-64.so.2").encode() + b"\0"
@@ -646,7 +660,7 @@ class Linker:
     def canonical_address(self, sym: Symbol) -> int:
         """The address a reference to `sym` means: the stub for functions (invariant 1)."""
         if sym.flags & SymbolFlags.STUB:
-            return self.stubs.address(self.extras.get(sym).stub)
+            return self.stubs.address(self.extras.field(sym, "stub"))
         if sym.flags & SymbolFlags.COPY_REL:
             return self.copy_address(sym)
         if sym.is_import:
@@ -752,47 +766,62 @@ class Linker:
         """Per symbol-table index of `obj`: address (S), GOT entry, size, and the address
         range of the atom the symbol is in (a stub redirect must stay inside it)."""
         n = len(obj.symbols)
-        S_ = np.zeros(n, np.int64)
-        G = np.zeros(n, np.int64)
-        Z = np.zeros(n, np.int64)
-        lo = np.zeros(n, np.int64)
-        hi = np.zeros(n, np.int64)
-        raw = obj.raw
-        shndx = raw.symtab["st_shndx"]
-        types = obj.sym_type
-        values = raw.symtab["st_value"]
-        # section symbols: the address of their atom
-        for i in np.flatnonzero(types == C.STT_SECTION).tolist():
-            sh = int(shndx[i])
-            atom = obj.atoms[sh] if 0 < sh < len(obj.atoms) else None
+        # section-relative symbols (locals, section symbols) in bulk, from atom addresses
+        nsec = len(obj.atoms)
+        sec_lo = np.zeros(nsec + 1, np.int64)
+        sec_hi = np.zeros(nsec + 1, np.int64)
+        for k, atom in enumerate(obj.atoms):
             if atom is not None and atom.output is not None:
-                S_[i] = atom.address + int(values[i])
-                lo[i] = atom.address
-                hi[i] = atom.address + atom.size
+                a = atom.output.addr + atom.value if atom.sh_flags & C.SHF_ALLOC else atom.value
+                sec_lo[k] = a
+                sec_hi[k] = a + atom.size
+        shndx = np.array(obj.st_shndx, np.int64)
+        in_sec = (shndx > 0) & (shndx < min(C.SHN_LORESERVE, nsec))
+        sidx = np.where(in_sec, shndx, nsec)
+        lo = sec_lo[sidx]
+        hi = sec_hi[sidx]
+        S_ = np.where(in_sec, lo + np.array(obj.st_value, np.int64), 0)
+        G = np.zeros(n, np.int64)
+        Z = np.array(obj.st_size, np.int64)
         stubs_addr = self.stubs.addr
-        for i, sym in enumerate(obj.symbols):
+        extras = self.extras
+        got_addr = self.got.addr
+        # globals resolve by name: the winning definition may be in another file
+        first = obj.raw.first_global
+        symbols = obj.symbols
+        for i in range(1, n):
+            sym = symbols[i]
             if sym is None:
                 continue
             flags = sym.flags
-            if flags & SymbolFlags.IMPORT:
-                if flags & SymbolFlags.STUB:
-                    S_[i] = stubs_addr + 8 * self.extras.get(sym).stub
-                elif flags & SymbolFlags.COPY_REL:
-                    S_[i] = self.extras.get(sym).copy_addr
-            elif sym.atom is not None:
-                if sym.atom.output is not None:
-                    a_addr = sym.atom.output.addr + sym.atom.value
-                    S_[i] = a_addr + sym.value
-                    lo[i] = a_addr
-                    hi[i] = a_addr + sym.atom.size
-            else:
-                S_[i] = sym.value
-            Z[i] = sym.size
+            if i >= first:
+                if flags & SymbolFlags.IMPORT:
+                    lo[i] = hi[i] = 0
+                    if flags & SymbolFlags.STUB:
+                        S_[i] = stubs_addr + 8 * extras.field(sym, "stub")
+                    elif flags & SymbolFlags.COPY_REL:
+                        S_[i] = extras.field(sym, "copy_addr")
+                    else:
+                        S_[i] = 0
+                else:
+                    atom = sym.atom
+                    if atom is not None:
+                        if atom.output is not None:
+                            a = atom.output.addr + atom.value
+                            S_[i] = a + sym.value
+                            lo[i] = a
+                            hi[i] = a + atom.size
+                    else:
+                        S_[i] = sym.value
+                        lo[i] = hi[i] = 0
+                Z[i] = sym.size
             if flags & (SymbolFlags.GOT | SymbolFlags.GOTTP):
-                e = self.extras.get(sym)
-                G[i] = self.got.addr + 8 * self.got.entries[e.got].cell_index if e.got >= 0 else 0
-                if e.gottp >= 0:
-                    G[i] = self.got.addr + 8 * self.got.entries[e.gottp].cell_index
+                g = extras.field(sym, "got")
+                if g >= 0:
+                    G[i] = got_addr + 8 * self.got.entries[g].cell_index
+                g = extras.field(sym, "gottp")
+                if g >= 0:
+                    G[i] = got_addr + 8 * self.got.entries[g].cell_index
         return S_, G, Z, lo, hi
 
     def _entry_table(self):
@@ -818,6 +847,8 @@ class Linker:
             Sarr, Garr, Zarr, lo, hi = self._symbol_arrays(obj)
             P = atom_addr[aidx] + offs
             pos = atom_pos[aidx] + offs
+            if t["relax_lea"] is not None and len(t["relax_lea"]):
+                buf[pos[t["relax_lea"]] - 2] = arch.LEA_OPCODE   # mov -> lea
             Sv = Sarr[syms]
             # references from code and data to a function entry go to its stub; the
             # entry must be in the referenced symbol's own atom (a jump table's
@@ -867,13 +898,13 @@ class Linker:
         self.rela_dyn.relocs.clear()
         self.rela_plt.relocs.clear()
         for addr, sym in binds:
-            dyn = self.extras.get(sym).dynsym
+            dyn = self.extras.field(sym, "dynsym")
             if sym.flags & SymbolFlags.CANONICAL_PLT:
                 self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, dyn)
             else:
                 self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, dyn)
         for sym, atom in self.copy_atoms:
-            self.rela_dyn.add(atom.address, arch.DYN_COPY, self.extras.get(sym).dynsym)
+            self.rela_dyn.add(atom.address, arch.DYN_COPY, self.extras.field(sym, "dynsym"))
         if self.rela_dyn.relocs:
             put(".rela.dyn", self.rela_dyn.render())
         if self.rela_plt.relocs:
@@ -926,46 +957,72 @@ class Linker:
         return C.SHN_ABS
 
     def _build_symtab(self):
-        """.symtab: locals (per object, then $got/$stub names), then globals."""
-        strtab = StringTable()
-        rows: list[tuple] = [(0, 0, 0, 0, 0, 0)]
+        """.symtab: locals (per object, then $stub/$got names), then globals."""
+        names: list[str] = []
+        infos: list[int] = []
+        others: list[int] = []
+        secs: list = []
+        values: list[int] = []
+        sizes: list[int] = []
+
+        def row(name, info, other, sec, value, size):
+            names.append(name)
+            infos.append(info)
+            others.append(other)
+            secs.append(sec)
+            values.append(value)
+            sizes.append(size)
+
         for obj in self.objects:
-            for sym in obj.symbols:
-                if sym is None or sym.bind != C.STB_LOCAL or sym.atom is None or sym.atom.output is None:
+            first = obj.raw.first_global
+            for sym in obj.symbols[:first]:
+                if sym is None or sym.atom is None or sym.atom.output is None:
                     continue
-                rows.append((strtab.add(sym.name), st_info(C.STB_LOCAL, sym.type), sym.visibility,
-                             sym.atom.output, sym.address(), sym.size))
-        so = self.outputs[".devlink.stubs"]
-        ce = self.outputs[".devlink.cells"]
+                atom = sym.atom
+                row(sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index,
+                    atom.output.addr + atom.value + sym.value, sym.size)
+        so = self.outputs[".devlink.stubs"].index
+        ce = self.outputs[".devlink.cells"].index
+        stub_info = (C.STB_LOCAL << 4) | C.STT_FUNC
+        cell_info = (C.STB_LOCAL << 4) | C.STT_OBJECT
         for i, stub in enumerate(self.stubs.stubs):
             name = stub.symbol.name
-            rows.append((strtab.add(name + "$stub"), st_info(C.STB_LOCAL, C.STT_FUNC), 0, so, self.stubs.address(i), 8))
+            row(name + "$stub", stub_info, 0, so, self.stubs.addr + 8 * i, 8)
             if stub.cell >= 0:
-                rows.append((strtab.add(name + "$got"), st_info(C.STB_LOCAL, C.STT_OBJECT), 0, ce, self.cells.address(stub.cell), 8))
-        go = self.outputs[".got"]
+                row(name + "$got", cell_info, 0, ce, self.cells.addr + 8 * stub.cell, 8)
+        go = self.outputs[".got"].index
         for e in self.got.entries:
             suffix = "$gottp" if e.tag == 1 else ("$got" if e.symbol.is_import else "$gotpcrel")
-            rows.append((strtab.add(e.symbol.name + suffix), st_info(C.STB_LOCAL, C.STT_OBJECT), 0, go, e.address(self.got), 8))
+            row(e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8)
         for name, sym in self.linker_symbols.items():
             if self.symtab.referenced_by.get(name):
-                rows.append((strtab.add(name), st_info(C.STB_LOCAL, C.STT_NOTYPE), C.STV_HIDDEN, C.SHN_ABS, sym.value, 0))
-        first_global = len(rows)
+                row(name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0)
+        first_global = len(names) + 1
         for sym in self.symtab.globals.values():
-            if sym.flags & SymbolFlags.LINKER_DEFINED:
+            flags = sym.flags
+            if flags & SymbolFlags.LINKER_DEFINED:
                 continue
             bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
-            if isinstance(sym.file, ObjectFile):
-                if sym.atom is None and sym.shndx != C.SHN_ABS:
-                    continue
-                sec = sym.atom.output if sym.atom is not None else C.SHN_ABS
-                rows.append((strtab.add(sym.name), st_info(bind, sym.type), sym.visibility, sec, sym.address(), sym.size))
-            elif sym.is_import or sym.file is None:
-                rows.append((strtab.add(sym.name), st_info(bind, sym.type), 0, C.SHN_UNDEF, 0, 0))
-        out = bytearray(len(rows) * Elf64_Sym.size)
-        for i, (name, info, other, sec, value, size) in enumerate(rows):
-            shndx = sec.index if isinstance(sec, OutputSection) else sec
-            Elf64_Sym.pack_into(out, i * 24, name, info, other, shndx, value, size)
-        return bytes(out), bytes(strtab.buf), first_global
+            if flags & SymbolFlags.IMPORT or sym.file is None:
+                row(sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0)
+            elif sym.atom is not None:
+                atom = sym.atom
+                row(sym.name, (bind << 4) | sym.type, sym.visibility, atom.output.index,
+                    atom.output.addr + atom.value + sym.value, sym.size)
+            elif sym.shndx == C.SHN_ABS:
+                row(sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size)
+        encoded = [n.encode("utf-8", "surrogateescape") for n in names]
+        lengths = np.fromiter((len(b) + 1 for b in encoded), np.int64, len(encoded))
+        name_off = np.concatenate(([1], 1 + np.cumsum(lengths)[:-1])) if len(encoded) else np.zeros(0, np.int64)
+        strtab = b"\0" + b"\0".join(encoded) + (b"\0" if encoded else b"")
+        table = np.zeros(len(names) + 1, SYM_DTYPE)
+        table["st_name"][1:] = name_off
+        table["st_info"][1:] = infos
+        table["st_other"][1:] = others
+        table["st_shndx"][1:] = secs
+        table["st_value"][1:] = np.array(values, np.uint64)
+        table["st_size"][1:] = sizes
+        return table.tobytes(), strtab, first_global
 
     def _write_headers(self, image: bytearray, ordered: list[OutputSection], shoff: int) -> None:
         o = self.outputs

@@ -33,9 +33,19 @@ class ObjectFile:
         self.comdat_groups: list[tuple[str, list[int]]] = []
         #: whether `.note.GNU-stack` asks for an executable stack
         self.exec_stack = False
-        #: symbol types / bindings / section indexes, decoded once
-        self.sym_type = raw.symtab["st_info"] & 0xF
-        self.sym_bind = raw.symtab["st_info"] >> 4
+        #: symbol types / bindings (numpy, for bulk selection)
+        info = raw.symtab["st_info"]
+        self.sym_type = info & 0xF
+        self.sym_bind = info >> 4
+        #: the symbol table's columns as Python lists: per-symbol loops index these
+        #: (a numpy structured-field access per element costs microseconds)
+        self.st_value = raw.symtab["st_value"].tolist()
+        self.st_size = raw.symtab["st_size"].tolist()
+        self.st_other = raw.symtab["st_other"].tolist()
+        shndx = raw.symtab["st_shndx"].astype(np.int64)
+        if raw.symtab_shndx is not None and len(raw.symtab_shndx) == len(shndx):
+            shndx = np.where(shndx == C.SHN_XINDEX, raw.symtab_shndx.astype(np.int64), shndx)
+        self.st_shndx = shndx.tolist()
 
     def create_atoms(self, order: int) -> int:
         """Make an atom for every section that goes to the output."""
@@ -108,13 +118,13 @@ def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
     sym = Symbol(name)
     sym.file = obj
     sym.esym_index = i
-    shndx = raw.sym_shndx(i)
+    shndx = obj.st_shndx[i]
     sym.shndx = shndx
-    sym.value = int(raw.symtab["st_value"][i])
-    sym.size = int(raw.symtab["st_size"][i])
+    sym.value = obj.st_value[i]
+    sym.size = obj.st_size[i]
     sym.type = int(obj.sym_type[i])
     sym.bind = C.STB_LOCAL
-    sym.visibility = int(raw.symtab["st_other"][i]) & 3
+    sym.visibility = obj.st_other[i] & 3
     if 0 < shndx < C.SHN_LORESERVE:
         sym.atom = obj.atoms[shndx]
     return sym

@@ -54,24 +54,24 @@ class SymbolTable:
         """Bind `obj`'s symbols: locals get their own records, globals go by name."""
         raw = obj.raw
         symtab = raw.symtab
-        names = symtab["st_name"]
-        shndxs = symtab["st_shndx"]
-        types = obj.sym_type
-        binds = obj.sym_bind
+        names = symtab["st_name"].tolist()
+        shndxs = obj.st_shndx
+        types = obj.sym_type.tolist()
+        binds = obj.sym_bind.tolist()
         strtab = raw.strtab
         syms = obj.symbols
         first_global = raw.first_global
         for i in range(1, len(symtab)):
-            t = int(types[i])
+            t = types[i]
             if i < first_global:
                 if t == C.STT_SECTION or t == C.STT_FILE:
                     continue
-                noff = int(names[i])
+                noff = names[i]
                 end = strtab.find(b"\0", noff)
                 name = strtab[noff:end].decode("utf-8", "surrogateescape")
                 if not name:
                     continue
-                shndx = int(shndxs[i])
+                shndx = shndxs[i]
                 if shndx == C.SHN_UNDEF:
                     continue
                 sym = new_local_symbol(obj, i, name)
@@ -79,20 +79,20 @@ class SymbolTable:
                     continue  # in a discarded section
                 syms[i] = sym
                 continue
-            noff = int(names[i])
+            noff = names[i]
             end = strtab.find(b"\0", noff)
             name = strtab[noff:end].decode("utf-8", "surrogateescape")
             sym = self.get_or_create(name)
             syms[i] = sym
-            shndx = raw.sym_shndx(i)
-            bind = int(binds[i])
+            shndx = shndxs[i]
+            bind = binds[i]
             if bind == C.STB_LOCAL:
                 raise DevlinkError(f"{obj.name}: local symbol {name!r} is listed among the globals (index {i}); the object is corrupt")
             if shndx == C.SHN_UNDEF:
                 if bind != C.STB_WEAK and sym.file is None:
                     sym.bind = C.STB_GLOBAL
                 self.referenced_by.setdefault(name, []).append(obj)
-                vis = int(symtab["st_other"][i]) & 3
+                vis = obj.st_other[i] & 3
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis
                 continue
@@ -108,12 +108,12 @@ class SymbolTable:
             raise DevlinkError(
                 f"duplicate definition of {sym.name!r}: in {sym.file.name} and in {obj.name}; "
                 f"make one of them static, or remove one")
-        size = int(raw.symtab["st_size"][i])
+        size = obj.st_size[i]
         if new_rank == RANK_COMMON and old_rank == RANK_COMMON:
             # COMMON + COMMON: the largest size and alignment win
             if size > sym.size:
                 sym.size = size
-            sym.value = max(sym.value, int(raw.symtab["st_value"][i]))
+            sym.value = max(sym.value, obj.st_value[i])
             return
         if new_rank >= old_rank:
             return
@@ -121,11 +121,11 @@ class SymbolTable:
         sym.file = obj
         sym.esym_index = i
         sym.shndx = shndx
-        sym.value = int(raw.symtab["st_value"][i])  # for COMMON: the alignment
+        sym.value = obj.st_value[i]  # for COMMON: the alignment
         sym.size = size
         sym.type = int(obj.sym_type[i])
         sym.bind = bind
-        v = int(raw.symtab["st_other"][i]) & 3
+        v = obj.st_other[i] & 3
         sym.visibility = v if not vis else (min(v, vis) if v else vis)
         sym.atom = obj.atoms[shndx] if 0 < shndx < C.SHN_LORESERVE else None
         sym.flags &= ~SymbolFlags.IMPORT

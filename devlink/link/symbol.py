@@ -9,12 +9,14 @@ small: most symbols never get a GOT entry.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from enum import IntFlag
 
 from devlink.elf import consts as C
 
 
-class SymbolFlags(IntFlag):
+class SymbolFlags:
+    """Bits of `Symbol.flags` (plain ints: enum.IntFlag arithmetic costs ~1 us a call,
+    and a link does it hundreds of thousands of times)."""
+
     NONE = 0
     #: defined by a shared library: resolved by ld.so at start (GLOB_DAT / COPY)
     IMPORT = 1 << 0
@@ -50,6 +52,7 @@ class Extra:
 
 
 EXTRA_FIELDS = tuple(f.name for f in fields(Extra))
+EXTRA_DEFAULTS = tuple(f.default for f in fields(Extra))
 
 
 class Symbol:
@@ -116,13 +119,21 @@ class SymbolExtras:
     """The extras side table: a flat list of ints, `len(EXTRA_FIELDS)` per symbol."""
 
     def __init__(self):
-        self.table: list[int] = [0] * len(EXTRA_FIELDS)  # index 0 is "no extras"
+        self.table: list[int] = self._defaults()  # index 0 is "no extras"
+
+    @staticmethod
+    def _defaults() -> list[int]:
+        return list(EXTRA_DEFAULTS)
 
     def get(self, sym: Symbol) -> Extra | None:
         if not sym.extra_index:
             return None
         i = sym.extra_index
         return Extra(*self.table[i:i + len(EXTRA_FIELDS)])
+
+    def field(self, sym: Symbol, name: str) -> int:
+        """One extra of `sym` (its default if the symbol has none)."""
+        return self.table[sym.extra_index + EXTRA_OFFSET[name]]
 
     def set(self, sym: Symbol, extra: Extra) -> None:
         values = [getattr(extra, f) for f in EXTRA_FIELDS]
@@ -132,9 +143,14 @@ class SymbolExtras:
         else:
             self.table[sym.extra_index:sym.extra_index + len(values)] = values
 
-    def update(self, sym: Symbol, **changes) -> Extra:
-        extra = self.get(sym) or Extra()
+    def update(self, sym: Symbol, **changes) -> None:
+        i = sym.extra_index
+        if not i:
+            i = sym.extra_index = len(self.table)
+            self.table.extend(self._defaults())
+        table = self.table
         for k, v in changes.items():
-            setattr(extra, k, v)
-        self.set(sym, extra)
-        return extra
+            table[i + EXTRA_OFFSET[k]] = v
+
+
+EXTRA_OFFSET = {name: i for i, name in enumerate(EXTRA_FIELDS)}

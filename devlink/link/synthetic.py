@@ -80,7 +80,7 @@ class GotSection:
 
     def add_got_symbol(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.GOT:
-            return self.extras.get(sym).got
+            return self.extras.field(sym, "got")
         index = self._add(GotTag.GOT, sym)
         sym.flags |= SymbolFlags.GOT
         self.extras.update(sym, got=index)
@@ -88,17 +88,17 @@ class GotSection:
 
     def add_gottp_symbol(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.GOTTP:
-            return self.extras.get(sym).gottp
+            return self.extras.field(sym, "gottp")
         index = self._add(GotTag.GOTTP, sym)
         sym.flags |= SymbolFlags.GOTTP
         self.extras.update(sym, gottp=index)
         return index
 
     def got_address(self, sym: Symbol) -> int:
-        return self.entries[self.extras.get(sym).got].address(self)
+        return self.entries[self.extras.field(sym, "got")].address(self)
 
     def gottp_address(self, sym: Symbol) -> int:
-        return self.entries[self.extras.get(sym).gottp].address(self)
+        return self.entries[self.extras.field(sym, "gottp")].address(self)
 
     def size(self) -> int:
         return len(self.entries) * PTR
@@ -190,8 +190,8 @@ class DynamicSymbols:
         self.needed: list[str] = []
 
     def add(self, sym: Symbol, extras) -> int:
-        if sym.extra_index and extras.get(sym).dynsym:
-            return extras.get(sym).dynsym
+        if sym.extra_index and extras.field(sym, "dynsym"):
+            return extras.field(sym, "dynsym")
         self.symbols.append(sym)
         index = len(self.symbols)
         extras.update(sym, dynsym=index)

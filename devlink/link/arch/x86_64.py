@@ -169,16 +169,17 @@ def stub_bytes(stub_addr: int, cell_addr: int) -> bytes:
 
 # --- relaxations ----------------------------------------------------------------------------
 
-def relax_gotpcrelx(data: memoryview, off: int, r_type: int) -> bytes | None:
-    """If the instruction at `off` (the reloc field) is `mov foo@GOTPCREL(%rip), %reg`,
-    return the edited opcode byte for `lea foo(%rip), %reg`; else None (keep the GOT)."""
-    if r_type not in (R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX) or off < 2:
-        return None
-    if data[off - 2] == 0x8B:          # mov r/m64, reg -> lea
-        modrm = data[off - 1]
-        if (modrm & 0xC7) == 0x05:      # RIP-relative
-            return b"\x8d"
-    return None
+def gotpcrel_relaxable(data: np.ndarray, field_pos: np.ndarray) -> np.ndarray:
+    """Which GOTPCRELX fields (file positions in `data`) belong to
+    `mov foo@GOTPCREL(%rip), %reg`, which can become `lea foo(%rip), %reg`."""
+    op = data[field_pos - 2]
+    modrm = data[field_pos - 1]
+    return (op == 0x8B) & ((modrm & 0xC7) == 0x05)
+
+
+#: the opcode that replaces `mov` (0x8b) in a relaxed GOTPCRELX load
+LEA_OPCODE = 0x8D
+RELAXABLE_GOT_TYPES = (R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX)
 
 
 def relax_tls_gd_to_le(data: memoryview, off: int, next_type: int | None) -> tuple[int, bytes, int] | None:
