@@ -101,7 +101,7 @@ def _read_section_headers(data: bytes, path: str, hdr: tuple) -> list[RawSection
         e_shnum = Elf64_Shdr.unpack_from(data, e_shoff)[5]  # extended numbering
     if e_shoff + e_shnum * Elf64_Shdr.size > len(data):
         raise DevlinkError(f"{path}: section header table runs past the end of the file (truncated?); rebuild it")
-    raw = [Elf64_Shdr.unpack_from(data, e_shoff + i * Elf64_Shdr.size) for i in range(e_shnum)]
+    raw = list(Elf64_Shdr.iter_unpack(data[e_shoff:e_shoff + e_shnum * Elf64_Shdr.size]))
     if e_shstrndx == C.SHN_XINDEX and raw:
         e_shstrndx = raw[0][6]
     if e_shstrndx >= len(raw):
@@ -111,9 +111,16 @@ def _read_section_headers(data: bytes, path: str, hdr: tuple) -> list[RawSection
         raise DevlinkError(f"{path}: section name table runs past the end of the file (truncated?); rebuild it")
     shstr = data[sh[4]:sh[4] + sh[5]]
     sections = []
+    size = len(data)
+    nstr = len(shstr)
     for i, r in enumerate(raw):
-        sections.append(RawSection(i, cstr(shstr, r[0], path), *r[1:]))
-        if r[1] != C.SHT_NOBITS and r[1] != C.SHT_NULL and r[4] + r[5] > len(data):
+        noff = r[0]
+        if noff >= nstr and noff:
+            raise DevlinkError(f"{path}: section [{i}] name offset {noff} is past the end of the section name table; the file is corrupt, rebuild it")
+        end = shstr.find(b"\0", noff)
+        name = shstr[noff:end if end >= 0 else nstr].decode("utf-8", "surrogateescape")
+        sections.append(RawSection(i, name, *r[1:]))
+        if r[4] + r[5] > size and r[1] != C.SHT_NOBITS and r[1] != C.SHT_NULL:
             raise DevlinkError(
                 f"{path}: section [{i}] {sections[-1].name} (offset {r[4]:#x}, size {r[5]:#x}) runs past the end of the file "
                 f"({len(data):#x} bytes; truncated?); rebuild it")
@@ -157,10 +164,6 @@ def read_object(path: str, data: bytes) -> RawObject:
     nsyms = len(symtab)
     if nsyms and int(symtab["st_name"].max()) >= max(len(strtab), 1):
         raise DevlinkError(f"{path}: a symbol name points past the end of the string table; the file is corrupt, rebuild it")
-    for target, rel in relocs.items():
-        if len(rel) and int((rel["r_info"] >> 32).max()) >= max(nsyms, 1):
-            raise DevlinkError(f"{path}: a relocation for section {sections[target].name} names symbol "
-                               f"{int((rel['r_info'] >> 32).max())}, past the end of the symbol table ({nsyms}); the file is corrupt")
     return RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table)
 
 

@@ -7,6 +7,7 @@ the output file.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 
@@ -99,6 +100,17 @@ class Linker:
     # ------------------------------------------------------------------------------------
     def link(self) -> bytearray:
         """Link the inputs; return the output file's bytes (the caller writes them)."""
+        # A link allocates ~10 objects per input section and frees almost none of them
+        # until it ends: the cyclic collector would rescan them over and over.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._link()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _link(self) -> bytearray:
         # Start-up objects and default libraries come from the user's own cc, so the
         # program starts exactly as a cc-linked one does.
         self.toolchain = self.toolchain or (None if self.options.nostdlib else discover_toolchain(self.options.cc))
@@ -388,14 +400,20 @@ class Linker:
                      and len(a.relocs) and a.output is not None]
             if not atoms:
                 continue
-            rel = np.concatenate([a.relocs for a in atoms]) if len(atoms) > 1 else atoms[0].relocs
+            # one table for the whole object (as plain u8 columns: concatenating
+            # structured arrays costs a dtype promotion per piece)
+            rel = np.concatenate([a.relocs.view("<u8").reshape(-1, 3) for a in atoms])
             lens = np.array([len(a.relocs) for a in atoms])
             aidx = np.repeat(np.arange(len(atoms), dtype=np.int64), lens)
-            offs = rel["r_offset"].astype(np.int64)
-            info = rel["r_info"]
+            offs = rel[:, 0].astype(np.int64)
+            info = rel[:, 1]
             types = (info & 0xFFFFFFFF).astype(np.int64)
             syms = (info >> 32).astype(np.int64)
-            addend = rel["r_addend"].astype(np.int64)
+            addend = rel[:, 2].view(np.int64)
+            if int(syms.max()) >= len(obj.symbols):
+                j = int(np.argmax(syms >= len(obj.symbols)))
+                raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
+                                   f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
             tclip = np.minimum(types, 255)
             kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
             alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
@@ -789,7 +807,8 @@ class Linker:
         # globals resolve by name: the winning definition may be in another file
         first = obj.raw.first_global
         symbols = obj.symbols
-        for i in range(1, n):
+        start = 1 if obj in self.got.local_files else first
+        for i in range(start, n):
             sym = symbols[i]
             if sym is None:
                 continue
@@ -958,59 +977,47 @@ class Linker:
 
     def _build_symtab(self):
         """.symtab: locals (per object, then $stub/$got names), then globals."""
-        names: list[str] = []
-        infos: list[int] = []
-        others: list[int] = []
-        secs: list = []
-        values: list[int] = []
-        sizes: list[int] = []
-
-        def row(name, info, other, sec, value, size):
-            names.append(name)
-            infos.append(info)
-            others.append(other)
-            secs.append(sec)
-            values.append(value)
-            sizes.append(size)
-
+        rows: list[tuple] = []
+        row = rows.append
         for obj in self.objects:
             first = obj.raw.first_global
             for sym in obj.symbols[:first]:
                 if sym is None or sym.atom is None or sym.atom.output is None:
                     continue
                 atom = sym.atom
-                row(sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index,
-                    atom.output.addr + atom.value + sym.value, sym.size)
+                row((sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index,
+                     atom.output.addr + atom.value + sym.value, sym.size))
         so = self.outputs[".devlink.stubs"].index
         ce = self.outputs[".devlink.cells"].index
         stub_info = (C.STB_LOCAL << 4) | C.STT_FUNC
         cell_info = (C.STB_LOCAL << 4) | C.STT_OBJECT
         for i, stub in enumerate(self.stubs.stubs):
             name = stub.symbol.name
-            row(name + "$stub", stub_info, 0, so, self.stubs.addr + 8 * i, 8)
+            row((name + "$stub", stub_info, 0, so, self.stubs.addr + 8 * i, 8))
             if stub.cell >= 0:
-                row(name + "$got", cell_info, 0, ce, self.cells.addr + 8 * stub.cell, 8)
+                row((name + "$got", cell_info, 0, ce, self.cells.addr + 8 * stub.cell, 8))
         go = self.outputs[".got"].index
         for e in self.got.entries:
             suffix = "$gottp" if e.tag == 1 else ("$got" if e.symbol.is_import else "$gotpcrel")
-            row(e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8)
+            row((e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8))
         for name, sym in self.linker_symbols.items():
             if self.symtab.referenced_by.get(name):
-                row(name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0)
-        first_global = len(names) + 1
+                row((name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0))
+        first_global = len(rows) + 1
         for sym in self.symtab.globals.values():
             flags = sym.flags
             if flags & SymbolFlags.LINKER_DEFINED:
                 continue
             bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
             if flags & SymbolFlags.IMPORT or sym.file is None:
-                row(sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0)
+                row((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
             elif sym.atom is not None:
                 atom = sym.atom
-                row(sym.name, (bind << 4) | sym.type, sym.visibility, atom.output.index,
-                    atom.output.addr + atom.value + sym.value, sym.size)
+                row((sym.name, (bind << 4) | sym.type, sym.visibility, atom.output.index,
+                     atom.output.addr + atom.value + sym.value, sym.size))
             elif sym.shndx == C.SHN_ABS:
-                row(sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size)
+                row((sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+        names, infos, others, secs, values, sizes = zip(*rows) if rows else ((),) * 6
         encoded = [n.encode("utf-8", "surrogateescape") for n in names]
         lengths = np.fromiter((len(b) + 1 for b in encoded), np.int64, len(encoded))
         name_off = np.concatenate(([1], 1 + np.cumsum(lengths)[:-1])) if len(encoded) else np.zeros(0, np.int64)

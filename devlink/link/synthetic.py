@@ -69,10 +69,14 @@ class GotSection:
     def __init__(self, extras):
         self.entries: list[GotEntry] = []
         self.extras = extras
+        #: files with a local (non-global) symbol that has an entry
+        self.local_files: set = set()
         #: address of the section (set by layout)
         self.addr = 0
 
     def _add(self, tag: GotTag, sym: Symbol) -> int:
+        if sym.bind == C.STB_LOCAL:
+            self.local_files.add(sym.file)
         index = len(self.entries)
         cell = self.entries[-1].cell_index + 1 if self.entries else 0
         self.entries.append(GotEntry(tag, sym, cell))
