@@ -118,7 +118,10 @@ def _read_section_headers(data: bytes, path: str, hdr: tuple) -> list[RawSection
         if noff >= nstr and noff:
             raise DevlinkError(f"{path}: section [{i}] name offset {noff} is past the end of the section name table; the file is corrupt, rebuild it")
         end = shstr.find(b"\0", noff)
-        name = shstr[noff:end if end >= 0 else nstr].decode("utf-8", "surrogateescape")
+        try:
+            name = shstr[noff:end if end >= 0 else nstr].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DevlinkError(f"{path}: section [{i}] has a name that is not valid UTF-8; the file is corrupt, rebuild it") from None
         sections.append(RawSection(i, name, *r[1:]))
         if r[4] + r[5] > size and r[1] != C.SHT_NOBITS and r[1] != C.SHT_NULL:
             raise DevlinkError(
@@ -145,17 +148,25 @@ def read_object(path: str, data: bytes) -> RawObject:
     first_global = 0
     relocs: dict[int, np.ndarray] = {}
     shndx_table = None
+    symtab_sec = None
     for sec in sections:
         if sec.sh_type == C.SHT_SYMTAB:
+            if symtab_sec is not None:
+                raise DevlinkError(f"{path}: has two symbol tables (sections [{symtab_sec.index}] and [{sec.index}]); "
+                                   f"the file is corrupt, rebuild it")
+            symtab_sec = sec
             symtab = _table(data, sec, SYM_DTYPE, path)
             first_global = sec.sh_info
-            if sec.sh_link >= len(sections):
-                raise DevlinkError(f"{path}: .symtab links to section {sec.sh_link}, which does not exist; the file is corrupt")
+            if sec.sh_link >= len(sections) or sec.sh_link == 0:
+                raise DevlinkError(f"{path}: .symtab links to section {sec.sh_link}, which does not exist; the file is corrupt, rebuild it")
             st = sections[sec.sh_link]
+            if st.sh_type != C.SHT_STRTAB:
+                raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
+                                   f"the file is corrupt, rebuild it")
             strtab = data[st.sh_offset:st.sh_offset + st.sh_size]
         elif sec.sh_type == C.SHT_RELA:
             if sec.sh_info >= len(sections):
-                raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt")
+                raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt, rebuild it")
             relocs[sec.sh_info] = _table(data, sec, RELA_DTYPE, path)
         elif sec.sh_type == C.SHT_REL:
             raise DevlinkError(f"{path}: section {sec.name} uses REL relocations; x86-64 objects use RELA, rebuild the object with an x86-64 compiler")
@@ -164,7 +175,121 @@ def read_object(path: str, data: bytes) -> RawObject:
     nsyms = len(symtab)
     if nsyms and int(symtab["st_name"].max()) >= max(len(strtab), 1):
         raise DevlinkError(f"{path}: a symbol name points past the end of the string table; the file is corrupt, rebuild it")
-    return RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table)
+    raw = RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table)
+    _check_sections(raw)
+    _check_symbols(raw)
+    for target, table in relocs.items():
+        _check_relocs(raw, sections[target], table)
+    return raw
+
+
+#: the largest section alignment and NOBITS (.bss) size devlink accepts: far beyond what
+#: a compiler emits, small enough that addresses stay well inside 64-bit arithmetic
+MAX_ALIGNMENT = 1 << 28
+MAX_SECTION_SIZE = 1 << 40
+#: the largest symbol value / size (they are signed 64-bit numbers inside the linker)
+MAX_SYMBOL_VALUE = (1 << 63) - 1
+
+
+def _check_sections(raw: RawObject) -> None:
+    """Alignments and sizes the linker's address arithmetic can hold."""
+    path = raw.path
+    for sec in raw.sections:
+        if sec.sh_type == C.SHT_NULL:
+            continue
+        a = sec.sh_addralign
+        if a > MAX_ALIGNMENT:
+            raise DevlinkError(f"{path}: section [{sec.index}] {sec.name} asks for alignment {a:#x}, more than devlink "
+                               f"supports ({MAX_ALIGNMENT:#x}); the object is corrupt, or lower the alignment")
+        if sec.sh_type == C.SHT_NOBITS and sec.sh_size > MAX_SECTION_SIZE:
+            raise DevlinkError(f"{path}: section [{sec.index}] {sec.name} has size {sec.sh_size:#x}, more than devlink "
+                               f"supports ({MAX_SECTION_SIZE:#x}); the object is corrupt, or make the array smaller")
+
+
+def _bad_symbol(raw: RawObject, i: int, what: str) -> DevlinkError:
+    try:
+        name = raw.sym_name(i) or f"#{i}"
+    except (DevlinkError, IndexError):
+        name = f"#{i}"
+    return DevlinkError(f"{raw.path}: symbol {name!r} (index {i} of .symtab) {what}; the object is corrupt, rebuild it")
+
+
+def _check_symbols(raw: RawObject) -> None:
+    """Every symbol's section index names a section (or ABS/COMMON/XINDEX); values fit."""
+    symtab = raw.symtab
+    nsyms = len(symtab)
+    if raw.first_global > nsyms:
+        raise DevlinkError(f"{raw.path}: .symtab says its globals start at index {raw.first_global}, but it has only "
+                           f"{nsyms} symbols; the object is corrupt, rebuild it")
+    if not nsyms:
+        return
+    nsec = len(raw.sections)
+    shndx = symtab["st_shndx"].astype(np.int64)
+    xindex = shndx == C.SHN_XINDEX
+    if xindex.any():
+        if raw.symtab_shndx is None or len(raw.symtab_shndx) < nsyms:
+            i = int(np.argmax(xindex))
+            raise _bad_symbol(raw, i, "uses an extended section index (SHN_XINDEX) but the file has no complete "
+                                      "SHT_SYMTAB_SHNDX table")
+        shndx = np.where(xindex, raw.symtab_shndx[:nsyms].astype(np.int64), shndx)
+    bad = ((shndx >= nsec) & (shndx < C.SHN_LORESERVE)) | \
+          ((shndx >= C.SHN_LORESERVE) & (shndx != C.SHN_ABS) & (shndx != C.SHN_COMMON) & ~xindex) | \
+          (xindex & (shndx >= nsec))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _bad_symbol(raw, i, f"is defined in section {int(shndx[i]):#x}, which does not exist "
+                                  f"(the file has {nsec} sections)")
+    limit = np.uint64(MAX_SYMBOL_VALUE)
+    for field_name in ("st_value", "st_size"):
+        col = symtab[field_name]
+        over = col > limit
+        if over.any():
+            i = int(np.argmax(over))
+            raise _bad_symbol(raw, i, f"has {field_name} {int(col[i]):#x}, which is too large")
+    common = np.flatnonzero(shndx == C.SHN_COMMON)
+    for i in common.tolist():
+        align, size = int(symtab["st_value"][i]), int(symtab["st_size"][i])
+        if align & (align - 1) or align > MAX_ALIGNMENT:
+            raise _bad_symbol(raw, i, f"is a COMMON symbol with alignment {align:#x}, not a power of two up to {MAX_ALIGNMENT:#x}")
+        if size > MAX_SECTION_SIZE:
+            raise _bad_symbol(raw, i, f"is a COMMON symbol of size {size:#x}, more than devlink supports ({MAX_SECTION_SIZE:#x})")
+
+
+def _reloc_widths() -> np.ndarray:
+    """Bytes each relocation type writes (0 for markers and for types the linker rejects)."""
+    global _RELOC_WIDTHS
+    if _RELOC_WIDTHS is None:
+        from devlink.link.arch import x86_64 as arch
+        w = np.zeros(256, np.uint64)
+        for t, k in arch.DIRECT_KIND.items():
+            w[t] = arch.KIND_WIDTH.get(k, 0)
+        for t in arch.TLS_SEQUENCE_TYPES:
+            w[t] = 4
+        _RELOC_WIDTHS = w
+    return _RELOC_WIDTHS
+
+
+_RELOC_WIDTHS: np.ndarray | None = None
+
+
+def _check_relocs(raw: RawObject, target: RawSection, table: np.ndarray) -> None:
+    """Every relocation's field lies inside the section it patches."""
+    if not len(table):
+        return
+    if target.sh_type == C.SHT_NOBITS:
+        raise DevlinkError(f"{raw.path}: section {target.name} has no contents (SHT_NOBITS) but has relocations; "
+                           f"the object is corrupt, rebuild it")
+    size = target.sh_size
+    offs = table["r_offset"]
+    types = table["r_info"] & np.uint64(0xFFFFFFFF)
+    width = _reloc_widths()[np.minimum(types, np.uint64(255)).astype(np.intp)]
+    width[types > 255] = 0
+    over = offs > np.uint64(size)
+    over |= np.where(over, np.uint64(0), offs) + width > np.uint64(size)
+    if over.any():
+        j = int(np.argmax(over))
+        raise DevlinkError(f"{raw.path}: relocation {j} for section {target.name} patches offset {int(offs[j]):#x}, "
+                           f"outside the section ({size:#x} bytes); the object is corrupt, rebuild it")
 
 
 # --- archives -----------------------------------------------------------------------------

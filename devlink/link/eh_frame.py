@@ -145,3 +145,20 @@ def render_hdr(hdr_addr: int, eh_frame_addr: int, table: list[tuple[int, int]], 
     for i, (pc, fde) in enumerate(table):
         struct.pack_into("<ii", out, HDR_HEADER + i * HDR_ENTRY, pc - hdr_addr, fde - hdr_addr)
     return bytes(out)
+
+
+#: a CIE + FDE for code entered like a function and left by a jump (the stubs): at
+#: every instruction CFA = rsp + 8 and the return address is at CFA - 8
+TRAMPOLINE_CIE_FDE_SIZE = 48
+
+
+def trampoline_cie_fde(record_addr: int, code_start: int, code_size: int) -> bytes:
+    """CIE ("zR", pcrel sdata4) then one FDE covering [code_start, +code_size)."""
+    cie = bytearray(24)
+    struct.pack_into("<II", cie, 0, 20, 0)
+    cie[8:24] = bytes([1]) + b"zR\0" + bytes([1, 0x78, 16, 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4,
+                                                0x0C, 7, 8, 0x90, 1, 0, 0])
+    fde = bytearray(24)
+    pc_field = record_addr + 24 + 8
+    struct.pack_into("<IIiI", fde, 0, 20, 24 + 4, code_start - pc_field, code_size)
+    return bytes(cie + fde)

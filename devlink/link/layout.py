@@ -114,8 +114,7 @@ def tls_range(alloc_sections: list) -> tuple[int, int, int, int, int]:
         return 0, 0, 0, 0, 0
     start = tls[0].addr
     align = max(s.alignment for s in tls)
-    filesz = sum(0 for _ in ())
     data = [s for s in tls if not s.is_nobits]
     filesz = (data[-1].addr + data[-1].size - start) if data else 0
-    memsz = max(s.addr + s.size for s in tls) - start
+    memsz = max(s.addr + s.size + s.room for s in tls) - start
     return start, tls[0].offset, filesz, memsz, align

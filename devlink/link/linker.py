@@ -27,9 +27,10 @@ from devlink.link.output_section import OutputSection
 from devlink.link.resolve import SymbolTable
 from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
 from devlink.link.synthetic import (
-    CellSection, DynamicSection, DynamicSymbols, GotSection, RelaDyn, StringTable, Stub, StubSection,
+    CellSection, DynamicSection, DynamicSymbols, GotSection, GotTag, RelaDyn, StringTable, Stub, StubSection,
 )
 from devlink.link.toolchain import Toolchain, discover_toolchain
+from devlink.output.image import OutputImage
 
 #: names the linker defines when no input does
 LINKER_DEFINED = (
@@ -96,10 +97,14 @@ class Linker:
         self.eh_frame_fdes = 0
         self.copy_atoms: list[tuple[Symbol, Atom]] = []
         self.linker_symbols: dict[str, Symbol] = {}
+        #: crtend.o/crtn.o: they close .eh_frame and .init/.fini, so they stay last
+        self.post_objects: list[ObjectFile] = []
+        #: objects whose local symbols need per-symbol address work (IFUNCs)
+        self.files_with_local_specials: set = set()
 
     # ------------------------------------------------------------------------------------
-    def link(self) -> bytearray:
-        """Link the inputs; return the output file's bytes (the caller writes them)."""
+    def link(self) -> OutputImage:
+        """Link the inputs; return the output image (the caller writes it)."""
         # A link allocates ~10 objects per input section and frees almost none of them
         # until it ends: the cyclic collector would rescan them over and over.
         was_enabled = gc.isenabled()
@@ -110,7 +115,7 @@ class Linker:
             if was_enabled:
                 gc.enable()
 
-    def _link(self) -> bytearray:
+    def _link(self) -> OutputImage:
         # Start-up objects and default libraries come from the user's own cc, so the
         # program starts exactly as a cc-linked one does.
         self.toolchain = self.toolchain or (None if self.options.nostdlib else discover_toolchain(self.options.cc))
@@ -152,7 +157,6 @@ class Linker:
         if tc:
             for name, as_needed in tc.default_libs:
                 self._load_path(find_library(name, lib_dirs), as_needed=as_needed)
-            self.post_objects = []
             for p in tc.post_objects:
                 self._load_path(p, as_needed=False, post=True)
         if not any(o for o in self.objects):
@@ -162,7 +166,9 @@ class Linker:
         data = read_file(path)
         kind = kind_of(path, data)
         if kind == "object":
-            self._add_object(read_object(path, data), path)
+            obj = self._add_object(read_object(path, data), path)
+            if post:
+                self.post_objects.append(obj)
         elif kind == "archive":
             if any(lib[1].path == path for lib in self.libraries if isinstance(lib, tuple)):
                 return
@@ -223,6 +229,10 @@ class Linker:
         for so in self.shared:
             if so.used or not so.as_needed:
                 self._bind_shared(so, weak=True)
+        # archive members pulled in above go before crtend.o/crtn.o
+        if self.post_objects:
+            post = set(map(id, self.post_objects))
+            self.objects = [o for o in self.objects if id(o) not in post] + self.post_objects
 
     def _extract_members(self, lib) -> bool:
         _, archive, extracted = lib
@@ -325,6 +335,10 @@ class Linker:
                 out.alignment = max(out.alignment, atom.alignment)
                 atom.output = out
                 atom.priority = S.init_priority(atom.name)
+                if name == ".eh_frame":
+                    # records are 4-byte aligned; zero padding between objects would
+                    # read as the table's terminator to a linear walker
+                    atom.alignment = min(atom.alignment, 4)
                 out.atoms.append(atom)
         # COMMON symbols: each gets a zero-filled atom in .bss
         for sym in self.symtab.globals.values():
@@ -358,8 +372,8 @@ class Linker:
                 if sym is None or sym.file is not obj or sym.atom is None:
                     continue
                 if sym.type == C.STT_GNU_IFUNC:
-                    raise DevlinkError(f"{obj.name}: {sym.name!r} is an IFUNC (target_clones/ifunc attribute), "
-                                       f"which devlink does not support yet; remove the attribute")
+                    self._ifunc_stub(obj, sym)
+                    continue
                 atom = sym.atom
                 if atom.output is not text or ".cold" in sym.name:
                     continue
@@ -373,6 +387,17 @@ class Linker:
                     atom.entries.append(sym.value)
                 sym.flags |= SymbolFlags.STUB
                 self.extras.update(sym, stub=index)
+
+    def _ifunc_stub(self, obj: ObjectFile, sym: Symbol) -> None:
+        """An IFUNC's canonical address is a stub jumping through a GOT entry that ld.so
+        fills with what the resolver returns (R_X86_64_IRELATIVE)."""
+        if sym.flags & SymbolFlags.STUB:
+            return
+        self.got.add_iplt_symbol(sym)
+        index = self.stubs.add(Stub(sym, None, 0, -1))
+        sym.flags |= SymbolFlags.STUB
+        self.extras.update(sym, stub=index)
+        self.files_with_local_specials.add(obj)
 
     def _import_stub(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.STUB:
@@ -564,17 +589,8 @@ class Linker:
             if so.used or not so.as_needed:
                 self.dynsyms.add_needed(so.soname)
         self.dynsyms.finish()
-        # dynamic relocations: one per import GOT entry, one COPY per copied variable
-        for e in self.got.entries:
-            sym = e.symbol
-            if sym.is_import and not (sym.flags & SymbolFlags.COPY_REL) and e.tag == 0:
-                dyn = self.extras.field(sym, "dynsym")
-                if sym.flags & SymbolFlags.CANONICAL_PLT:
-                    self.rela_plt.add(0, arch.DYN_JUMP_SLOT, dyn)
-                else:
-                    self.rela_dyn.add(0, arch.DYN_GLOB_DAT, dyn)
-        for sym, _atom in self.copy_atoms:
-            self.rela_dyn.add(0, arch.DYN_COPY, self.extras.field(sym, "dynsym"))
+        # dynamic relocations: counted now (addresses are filled in after layout)
+        self._fill_dynamic_relocs()
         # output sections for the synthetic contents
         tc = self.toolchain
         interp = (tc.dynamic_linker if tc else "/lib64/ld-linux-x86-64.so.2").encode() + b"\0"
@@ -590,6 +606,14 @@ class Linker:
             out.synthetic = True
             return out
 
+        # the stubs get an unwind entry of their own, first in .eh_frame
+        ef = self._output(".eh_frame", C.SHT_PROGBITS, A)
+        ef.alignment = max(ef.alignment, 4)
+        self.stub_unwind = Atom(None, 0, ".eh_frame.devlink-stubs", C.SHT_PROGBITS, A,
+                                eh_frame.TRAMPOLINE_CIE_FDE_SIZE, 4, memoryview(bytes(eh_frame.TRAMPOLINE_CIE_FDE_SIZE)), None)
+        self.stub_unwind.output = ef
+        ef.atoms.insert(0, self.stub_unwind)
+        self.eh_frame_fdes += 1
         synth(".interp", C.SHT_PROGBITS, A, len(interp), 1)
         synth(".hash", C.SHT_HASH, A, d.hash_size(), 8, 4)
         synth(".dynsym", C.SHT_DYNSYM, A, d.dynsym_size(), 8, 24)
@@ -600,8 +624,8 @@ class Linker:
             synth(".rela.dyn", C.SHT_RELA, A, self.rela_dyn.size(), 8, 24)
         if self.rela_plt.relocs:
             synth(".rela.plt", C.SHT_RELA, A | C.SHF_INFO_LINK, self.rela_plt.size(), 8, 24)
-        synth(".devlink.stubs", C.SHT_PROGBITS, A | X, self.stubs.size(), 16)
-        if self.eh_frame_fdes or ".eh_frame" in self.outputs:
+        synth(".plt", C.SHT_PROGBITS, A | X, self.stubs.size(), 16)
+        if True:
             synth(".eh_frame_hdr", C.SHT_PROGBITS, A, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * self.eh_frame_fdes, 4)
         synth(".got", C.SHT_PROGBITS, A | W, max(self.got.size(), 8), 8, 8)
         synth(".devlink.cells", C.SHT_PROGBITS, A | W, self.cells.size(), 4096, 8)
@@ -634,6 +658,26 @@ class Linker:
         # .dynstr last: the tags above added strings to it
         synth(".dynstr", C.SHT_STRTAB, A, len(d.dynstr), 1)
 
+    def _fill_dynamic_relocs(self) -> None:
+        """What ld.so fills in at start: GLOB_DAT per import GOT entry (JUMP_SLOT where
+        the stub is the canonical address, so ld.so does not bind the entry to the
+        stub itself), COPY per copied variable, IRELATIVE per IFUNC."""
+        self.rela_dyn.relocs.clear()
+        self.rela_plt.relocs.clear()
+        ext = self.extras
+        for e in self.got.entries:
+            sym = e.symbol
+            addr = e.address(self.got)
+            if e.tag == GotTag.IPLT:
+                self.rela_plt.add(addr, arch.DYN_IRELATIVE, 0, sym.address())
+            elif e.tag == GotTag.GOT and sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
+                if sym.flags & SymbolFlags.CANONICAL_PLT:
+                    self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, ext.field(sym, "dynsym"))
+                else:
+                    self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, ext.field(sym, "dynsym"))
+        for sym, atom in self.copy_atoms:
+            self.rela_dyn.add(atom.address if atom.output is not None else 0, arch.DYN_COPY, ext.field(sym, "dynsym"))
+
     def _has(self, name: str) -> bool:
         out = self.outputs.get(name)
         return out is not None and (out.size > 0 or any(a.size for a in out.atoms))
@@ -651,6 +695,19 @@ class Linker:
                 atom.capacity = atom.size
                 cursor += atom.capacity
             out.size = cursor
+        # reserved room: sections grow into it during a session without moving
+        for o in self.outputs.values():
+            if o.is_alloc:
+                o.room = S.room_for(o.name, o.size)
+        tls = [o for o in self.outputs.values() if o.is_tls]
+        if not tls:
+            # an empty TLS block with slack, so a first thread-local variable can come later
+            tbss = self._output(".tbss", C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE | C.SHF_TLS)
+            tbss.alignment = 8
+            tls = [tbss]
+        tls_memsz = sum(o.size for o in tls)
+        last_tls = tls[-1] if tls[-1].name == ".tbss" or len(tls) == 1 else next(o for o in tls if o.name == ".tbss")
+        last_tls.room = S.tls_slack(tls_memsz)
         alloc = [o for o in self.outputs.values() if o.is_alloc]
         placements = {}
         keyed = []
@@ -671,7 +728,7 @@ class Linker:
         self.alloc_sections = alloc
         self.nonalloc_sections = nonalloc
         self.got.addr = self.outputs[".got"].addr
-        self.stubs.addr = self.outputs[".devlink.stubs"].addr
+        self.stubs.addr = self.outputs[".plt"].addr
         self.cells.addr = self.outputs[".devlink.cells"].addr
 
     # --- 8. contents ------------------------------------------------------------------------
@@ -724,32 +781,33 @@ class Linker:
             else:
                 sym.value = values.get(name, 0)
 
-    def render(self) -> bytearray:
+    def render(self) -> OutputImage:
         self._set_linker_symbols()
         for sym, atom in self.copy_atoms:
             self.extras.update(sym, copy_addr=atom.address)
-        # non-allocated sections go after the allocated ones; their sizes are final
-        # except .symtab/.strtab/.shstrtab, which are built here
-        symtab, strtab, first_global = self._build_symtab()
-        for name, sh_type, data, align, entsize in ((".symtab", C.SHT_SYMTAB, symtab, 8, 24),
-                                                     (".strtab", C.SHT_STRTAB, strtab, 1, 0)):
+        # section indexes first: the symbol tables refer to them
+        for name, sh_type, align, entsize in ((".symtab", C.SHT_SYMTAB, 8, 24), (".strtab", C.SHT_STRTAB, 1, 0)):
             out = self._output(name, sh_type, 0)
-            out.size = len(data)
             out.alignment = align
             out.entsize = entsize
-            out.synthetic = data
-        self.outputs[".symtab"].info = first_global
-        shstrtab = StringTable()
+            out.synthetic = b""
         nonalloc = [o for o in self.outputs.values() if not o.is_alloc]
         debug = sorted((o for o in nonalloc if o.synthetic is None), key=lambda o: o.name)
         tail = [self.outputs[".symtab"], self.outputs[".strtab"]]
         shstr_out = self._output(".shstrtab", C.SHT_STRTAB, 0)
         ordered = self.alloc_sections + debug + tail + [shstr_out]
+        shstrtab = StringTable()
         for i, o in enumerate(ordered, 1):
             o.index = i
             shstrtab.add(o.name)
         shstr_out.size = len(shstrtab)
         shstr_out.synthetic = bytes(shstrtab.buf)
+        # non-allocated sections go after the allocated ones
+        symtab, strtab, first_global = self._build_symtab()
+        for out, data in ((tail[0], symtab), (tail[1], strtab)):
+            out.size = len(data)
+            out.synthetic = data
+        self.outputs[".symtab"].info = first_global
         off = self.content_end
         for o in debug + tail + [shstr_out]:
             align = max(o.alignment, 1)
@@ -758,26 +816,26 @@ class Linker:
             o.addr = 0
             off += o.size
         shoff = (off + 7) & ~7
-        total = shoff + (len(ordered) + 1) * Elf64_Shdr.size
-        image = bytearray(total)
-        buf = np.frombuffer(image, np.uint8)
+        image = OutputImage(ordered, Elf64_Ehdr.size + self.num_phdrs * Elf64_Phdr.size, shoff,
+                            (len(ordered) + 1) * Elf64_Shdr.size)
+        self.image = image
+        content = image.content
         # atoms' bytes
         for o in self.alloc_sections + debug:
             if o.is_nobits or o.synthetic is not None:
                 continue
-            base = o.offset
+            base = image.buf_off[o.name]
             for atom in o.atoms:
                 if atom.size and not atom.is_nobits:
                     p = base + atom.value
-                    image[p:p + atom.size] = atom.data
+                    content[p:p + atom.size] = atom.data
         for atom, off_in, code in self.edits:
-            p = atom.output.offset + atom.value + off_in
-            image[p:p + len(code)] = code
-        self._apply_relocations(buf)
-        self._render_synthetic(image, buf)
+            image.put(atom.output, code, atom.value + off_in)
+        self._apply_relocations(image)
+        self._render_synthetic(image)
         for o in tail + [shstr_out]:
-            image[o.offset:o.offset + o.size] = o.synthetic
-        self._write_headers(image, ordered, shoff)
+            image.put(o, o.synthetic)
+        self._write_headers(image, ordered)
         return image
 
     def _symbol_arrays(self, obj: ObjectFile):
@@ -807,14 +865,14 @@ class Linker:
         # globals resolve by name: the winning definition may be in another file
         first = obj.raw.first_global
         symbols = obj.symbols
-        start = 1 if obj in self.got.local_files else first
+        start = 1 if obj in self.got.local_files or obj in self.files_with_local_specials else first
         for i in range(start, n):
             sym = symbols[i]
             if sym is None:
                 continue
             flags = sym.flags
-            if i >= first:
-                if flags & SymbolFlags.IMPORT:
+            if i >= first or sym.type == C.STT_GNU_IFUNC:
+                if flags & SymbolFlags.IMPORT or sym.type == C.STT_GNU_IFUNC:
                     lo[i] = hi[i] = 0
                     if flags & SymbolFlags.STUB:
                         S_[i] = stubs_addr + 8 * extras.field(sym, "stub")
@@ -852,7 +910,8 @@ class Linker:
         arr = np.array(entries, np.int64)
         return arr[:, 0].copy(), arr[:, 1].copy()
 
-    def _apply_relocations(self, buf: np.ndarray) -> None:
+    def _apply_relocations(self, image: OutputImage) -> None:
+        buf = image.array
         entry_addr, entry_stub = self._entry_table()
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
         tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
@@ -862,7 +921,7 @@ class Linker:
             atoms = t["atoms"]
             aidx, offs, kinds, syms, A = t["aidx"], t["offs"], t["kinds"], t["syms"], t["addend"]
             atom_addr = np.array([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in atoms], np.int64)
-            atom_pos = np.array([a.output.offset + a.value for a in atoms], np.int64)
+            atom_pos = np.array([image.buf_off[a.output.name] + a.value for a in atoms], np.int64)
             Sarr, Garr, Zarr, lo, hi = self._symbol_arrays(obj)
             P = atom_addr[aidx] + offs
             pos = atom_pos[aidx] + offs
@@ -894,12 +953,12 @@ class Linker:
                     f"the program is too large for the small code model, or the object was built without -fPIC")
             arch.write_values(buf, pos, kinds, values)
 
-    def _render_synthetic(self, image: bytearray, buf: np.ndarray) -> None:
+    def _render_synthetic(self, image: OutputImage) -> None:
         o = self.outputs
+        buf = image.array
 
         def put(name, data):
-            sec = o[name]
-            image[sec.offset:sec.offset + len(data)] = data
+            image.put(o[name], data)
 
         d = self.dynsyms
         put(".interp", self.interp)
@@ -911,26 +970,16 @@ class Linker:
             put(".gnu.version_r", d.render_verneed())
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
         tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
-        got_bytes, binds = self.got.render(self.canonical_address, tp)
+        got_bytes, _ = self.got.render(self.canonical_address, tp)
         put(".got", got_bytes)
-        # dynamic relocations, now with addresses
-        self.rela_dyn.relocs.clear()
-        self.rela_plt.relocs.clear()
-        for addr, sym in binds:
-            dyn = self.extras.field(sym, "dynsym")
-            if sym.flags & SymbolFlags.CANONICAL_PLT:
-                self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, dyn)
-            else:
-                self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, dyn)
-        for sym, atom in self.copy_atoms:
-            self.rela_dyn.add(atom.address, arch.DYN_COPY, self.extras.field(sym, "dynsym"))
+        self._fill_dynamic_relocs()
         if self.rela_dyn.relocs:
             put(".rela.dyn", self.rela_dyn.render())
         if self.rela_plt.relocs:
-            put(".rela.plt", self.rela_plt.render())
+            put(".rela.plt", self.rela_plt.render(last_types=(arch.DYN_IRELATIVE,)))
         # stubs and cells
-        st = o[".devlink.stubs"]
-        sbuf = buf[st.offset:st.offset + st.size]
+        st = o[".plt"]
+        sbuf = buf[image.buf_off[st.name]:image.buf_off[st.name] + st.size]
         n = len(self.stubs.stubs)
         if n:
             stub_addrs = st.addr + 8 * np.arange(n, dtype=np.int64)
@@ -941,12 +990,15 @@ class Linker:
         if self.cells.stub_of:
             targets = np.array([self.stubs.stubs[i].atom.address + self.stubs.stubs[i].offset
                                 for i in self.cells.stub_of], "<u8")
-            image[ce.offset:ce.offset + 8 * len(targets)] = targets.tobytes()
+            image.put(ce, targets.tobytes())
+        st = o[".plt"]
+        su = self.stub_unwind
+        image.put(su.output, eh_frame.trampoline_cie_fde(su.address, st.addr, st.size + st.room), su.value)
         # .eh_frame_hdr from the relocated .eh_frame
         if ".eh_frame_hdr" in o:
             hdr = o[".eh_frame_hdr"]
             ef = o.get(".eh_frame")
-            table = eh_frame.fde_table(memoryview(image)[ef.offset:ef.offset + ef.size], ef.addr) if ef else []
+            table = eh_frame.fde_table(image.view(ef), ef.addr) if ef else []
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
@@ -968,7 +1020,7 @@ class Linker:
 
     def _dynsym_shndx(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.STUB:
-            return self.outputs[".devlink.stubs"].index
+            return self.outputs[".plt"].index
         if sym.atom is not None and sym.atom.output is not None:
             return sym.atom.output.index
         if sym.flags & SymbolFlags.COPY_REL:
@@ -987,7 +1039,7 @@ class Linker:
                 atom = sym.atom
                 row((sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index,
                      atom.output.addr + atom.value + sym.value, sym.size))
-        so = self.outputs[".devlink.stubs"].index
+        so = self.outputs[".plt"].index
         ce = self.outputs[".devlink.cells"].index
         stub_info = (C.STB_LOCAL << 4) | C.STT_FUNC
         cell_info = (C.STB_LOCAL << 4) | C.STT_OBJECT
@@ -1031,7 +1083,7 @@ class Linker:
         table["st_size"][1:] = sizes
         return table.tobytes(), strtab, first_global
 
-    def _write_headers(self, image: bytearray, ordered: list[OutputSection], shoff: int) -> None:
+    def _write_headers(self, image: OutputImage, ordered: list[OutputSection]) -> None:
         o = self.outputs
         entry_sym = self.symtab.globals.get(self.options.entry)
         if entry_sym is None or not entry_sym.is_defined:
@@ -1064,9 +1116,9 @@ class Linker:
         rows.append((C.PT_GNU_STACK, C.PF_R | C.PF_W | (C.PF_X if self.exec_stack else 0), 0, 0, 0, 0, 16))
         assert len(rows) == self.num_phdrs, (len(rows), self.num_phdrs)
         for i, (t, f, off, va, fsz, msz, al) in enumerate(rows):
-            Elf64_Phdr.pack_into(image, phoff + i * Elf64_Phdr.size, t, f, off, va, va, fsz, msz, al)
+            Elf64_Phdr.pack_into(image.headers, phoff + i * Elf64_Phdr.size, t, f, off, va, va, fsz, msz, al)
         ident = C.ELFMAG + bytes([C.ELFCLASS64, C.ELFDATA2LSB, C.EV_CURRENT, C.ELFOSABI_SYSV]) + bytes(8)
-        Elf64_Ehdr.pack_into(image, 0, ident, C.ET_EXEC, C.EM_X86_64, C.EV_CURRENT, entry, phoff, shoff, 0,
+        Elf64_Ehdr.pack_into(image.headers, 0, ident, C.ET_EXEC, C.EM_X86_64, C.EV_CURRENT, entry, phoff, image.shoff, 0,
                              Elf64_Ehdr.size, Elf64_Phdr.size, len(rows), Elf64_Shdr.size, len(ordered) + 1,
                              o[".shstrtab"].index)
         links = {".dynsym": ".dynstr", ".hash": ".dynsym", ".gnu.version": ".dynsym", ".gnu.version_r": ".dynstr",
@@ -1076,7 +1128,7 @@ class Linker:
         for sec in ordered:
             link = o[links[sec.name]].index if sec.name in links else 0
             info = infos.get(sec.name, 0)
-            Elf64_Shdr.pack_into(image, shoff + sec.index * Elf64_Shdr.size, self._shstr_index(sec), sec.sh_type,
+            Elf64_Shdr.pack_into(image.shdrs, sec.index * Elf64_Shdr.size, self._shstr_index(sec), sec.sh_type,
                                  sec.sh_flags, sec.addr, sec.offset, sec.size, link, info, max(sec.alignment, 1),
                                  sec.entsize)
 

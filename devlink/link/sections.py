@@ -75,7 +75,7 @@ ORDER = [
     (".dynsym", SEG_RO_HEAD), (".dynstr", SEG_RO_HEAD), (".gnu.version", SEG_RO_HEAD),
     (".gnu.version_r", SEG_RO_HEAD), (".rela.dyn", SEG_RO_HEAD), (".rela.plt", SEG_RO_HEAD),
     (".init", SEG_TEXT), (".fini", SEG_TEXT), (".text", SEG_TEXT),
-    (".devlink.stubs", SEG_STUBS),
+    (".plt", SEG_STUBS),
     (".rodata", SEG_RODATA), (".eh_frame_hdr", SEG_RODATA), (".eh_frame", SEG_RODATA),
     (".gcc_except_table", SEG_RODATA),
     (".tdata", SEG_DATA), (".tbss", SEG_DATA), (".preinit_array", SEG_DATA),
@@ -100,3 +100,40 @@ def placement(name: str, flags: int, sh_type: int) -> tuple[int, int]:
     if name.startswith(".note"):
         return SEG_RO_HEAD, ORDER_INDEX[".note.ABI-tag"] * 10 + 1
     return SEG_RODATA, ORDER_INDEX[".rodata"] * 10 + 1
+
+
+KiB = 1024
+MiB = 1024 * KiB
+
+#: virtual room reserved after each growable section: (minimum, factor of its size).
+#: Room is file-backed but sparse (a hole), so code room stays read+execute and costs
+#: no disk; sections never move during a session, they grow into their room.
+ROOM_POLICY = {
+    ".text": (4 * MiB, 2.0),
+    ".plt": (64 * KiB, 1.0),
+    ".devlink.cells": (64 * KiB, 1.0),
+    ".rodata": (512 * KiB, 1.0),
+    ".data.rel.ro": (64 * KiB, 1.0),
+    ".data": (512 * KiB, 1.0),
+    ".bss": (4 * MiB, 1.0),
+    ".got": (16 * KiB, 0.5),
+    ".eh_frame": (256 * KiB, 1.0),
+    ".eh_frame_hdr": (64 * KiB, 1.0),
+}
+#: thread-local slack: a new zero-initialised TLS variable fits without changing the
+#: TLS block's size, so no existing variable's offset from the thread pointer moves
+TLS_SLACK = (256, 0.25)
+
+
+def room_for(name: str, size: int) -> int:
+    policy = ROOM_POLICY.get(name)
+    if policy is None:
+        return 0
+    minimum, factor = policy
+    room = max(minimum, int(size * factor))
+    return (room + 4095) & ~4095
+
+
+def tls_slack(memsz: int) -> int:
+    minimum, factor = TLS_SLACK
+    return (max(minimum, int(memsz * factor)) + 63) & ~63

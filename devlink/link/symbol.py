@@ -38,6 +38,8 @@ class SymbolFlags:
     WEAK = 1 << 8
     #: referenced by a relocation that survived relaxation
     REFERENCED = 1 << 9
+    #: a library function bound at start only so a later edit can call it
+    PREBOUND = 1 << 10
 
 
 @dataclass(slots=True)
@@ -49,6 +51,7 @@ class Extra:
     stub: int = -1         #: index into StubSection.stubs
     dynsym: int = 0        #: index into .dynsym (0 = not dynamic)
     copy_addr: int = 0     #: address of the COPY-relocated storage
+    iplt: int = -1         #: index into GotSection.entries (IFUNC target, IRELATIVE)
 
 
 EXTRA_FIELDS = tuple(f.name for f in fields(Extra))

@@ -46,6 +46,9 @@ class GotTag(IntEnum):
     GOT = 0
     #: offset of a TLS variable from the thread pointer (initial exec)
     GOTTP = 1
+    #: the function an IFUNC resolver picked, filled by ld.so (IRELATIVE); the IFUNC's
+    #: stub jumps through it
+    IPLT = 2
 
 
 @dataclass(slots=True)
@@ -98,6 +101,11 @@ class GotSection:
         self.extras.update(sym, gottp=index)
         return index
 
+    def add_iplt_symbol(self, sym: Symbol) -> int:
+        index = self._add(GotTag.IPLT, sym)
+        self.extras.update(sym, iplt=index)
+        return index
+
     def got_address(self, sym: Symbol) -> int:
         return self.entries[self.extras.field(sym, "got")].address(self)
 
@@ -107,21 +115,25 @@ class GotSection:
     def size(self) -> int:
         return len(self.entries) * PTR
 
-    def render(self, canonical_address, tp: int) -> tuple[bytearray, list[tuple[int, Symbol]]]:
-        """The entries' initial bytes, and the (address, symbol) pairs ld.so must bind."""
+    def render(self, canonical_address, tp: int) -> tuple[bytearray, list[tuple[int, str, Symbol]]]:
+        """The entries' initial bytes, and what ld.so must fill in at start:
+        (address, "bind" | "irelative", symbol)."""
         out = bytearray(self.size())
-        binds = []
+        dynamic = []
         for e in self.entries:
             sym = e.symbol
             if e.tag == GotTag.GOTTP:
                 val = sym.address() - tp
+            elif e.tag == GotTag.IPLT:
+                dynamic.append((e.address(self), "irelative", sym))
+                val = 0
             elif sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
-                binds.append((e.address(self), sym))
+                dynamic.append((e.address(self), "bind", sym))
                 val = 0
             else:
                 val = canonical_address(sym)
             struct.pack_into("<q", out, e.cell_index * PTR, val)
-        return out, binds
+        return out, dynamic
 
 
 # --- stubs and cells --------------------------------------------------------------------------
@@ -298,9 +310,11 @@ class RelaDyn:
     def size(self) -> int:
         return len(self.relocs) * Elf64_Rela.size
 
-    def render(self) -> bytes:
+    def render(self, last_types: tuple[int, ...] = ()) -> bytes:
+        """The table sorted by address, with `last_types` (IRELATIVE: a resolver may
+        read anything the other relocations fill in) at the end."""
         out = bytearray()
-        for off, t, s, a in sorted(self.relocs):
+        for off, t, s, a in sorted(self.relocs, key=lambda r: (r[1] in last_types, r[0])):
             out += Elf64_Rela.pack(off, (s << 32) | t, a)
         return bytes(out)
 
