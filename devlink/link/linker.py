@@ -569,6 +569,10 @@ class Linker:
     # --- 6. synthetic sections --------------------------------------------------------------
     def size_synthetic_sections(self) -> None:
         opts = self.options
+        # every function the needed libraries export gets a GOT entry bound at start, so
+        # an edit that calls a libc function the program never called before needs no
+        # new dynamic symbol (IFUNCs such as strlen can only be resolved by ld.so)
+        self.prebind_library_functions()
         # dynamic symbols: imports that ld.so must bind, then exports
         for sym in self.symtab.globals.values():
             if sym.is_import and (sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)):
@@ -657,6 +661,30 @@ class Linker:
         synth(".dynamic", C.SHT_DYNAMIC, A | W, self.dynamic.size(), 8, 16)
         # .dynstr last: the tags above added strings to it
         synth(".dynstr", C.SHT_STRTAB, A, len(d.dynstr), 1)
+
+    def prebind_library_functions(self) -> None:
+        table = self.symtab.globals
+        for so in self.shared:
+            if not (so.used or not so.as_needed):
+                continue
+            for name, d in so.raw.defined.items():
+                if (d.info & 0xF) not in (C.STT_FUNC, C.STT_GNU_IFUNC) or d.version == "GLIBC_PRIVATE":
+                    continue
+                sym = table.get(name)
+                if sym is None:
+                    sym = table[name] = Symbol(name)
+                    sym.file = so
+                    sym.value = d.value
+                    sym.size = d.size
+                    sym.type = d.info & 0xF
+                    sym.shndx = d.shndx
+                    sym.version = d.version
+                    sym.bind = C.STB_WEAK if d.info >> 4 == C.STB_WEAK else C.STB_GLOBAL
+                    sym.flags = SymbolFlags.IMPORT | SymbolFlags.PREBOUND
+                elif not (sym.flags & SymbolFlags.IMPORT) or sym.file is not so:
+                    continue
+                if not (sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL)):
+                    self.got.add_got_symbol(sym)
 
     def _fill_dynamic_relocs(self) -> None:
         """What ld.so fills in at start: GLOB_DAT per import GOT entry (JUMP_SLOT where
@@ -1050,6 +1078,8 @@ class Linker:
                 row((name + "$got", cell_info, 0, ce, self.cells.addr + 8 * stub.cell, 8))
         go = self.outputs[".got"].index
         for e in self.got.entries:
+            if e.symbol.flags & SymbolFlags.PREBOUND:
+                continue
             suffix = "$gottp" if e.tag == 1 else ("$got" if e.symbol.is_import else "$gotpcrel")
             row((e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8))
         for name, sym in self.linker_symbols.items():
@@ -1062,6 +1092,8 @@ class Linker:
                 continue
             bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
             if flags & SymbolFlags.IMPORT or sym.file is None:
+                if flags & SymbolFlags.PREBOUND:
+                    continue   # only bound for later edits: .dynsym has it
                 row((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
             elif sym.atom is not None:
                 atom = sym.atom
