@@ -24,6 +24,7 @@ from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import BASE_ADDRESS, layout, tls_range
 from devlink.link.object_file import ObjectFile, SharedObject, is_debug_section
 from devlink.link.output_section import OutputSection
+from devlink.link.relocs import RelocContext, RelocTable, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
 from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
 from devlink.link.synthetic import (
@@ -410,86 +411,82 @@ class Linker:
 
     # --- 5. relocation scan ---------------------------------------------------------------
     def scan_relocations(self) -> None:
-        kind_table = np.full(256, -1, np.int16)
-        for t, k in arch.DIRECT_KIND.items():
-            kind_table[t] = k
-        special_types = np.zeros(256, bool)
-        for t in (*arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF):
-            special_types[t] = True
-        got_types = np.zeros(256, bool)
-        got_types[list(arch.GOT_TYPES)] = True
-        relaxable_types = np.zeros(256, bool)
-        relaxable_types[list(arch.RELAXABLE_GOT_TYPES)] = True
         for obj in self.objects:
-            atoms = [a for a in obj.atoms if a is not None and a.alive and a.relocs is not None
-                     and len(a.relocs) and a.output is not None]
-            if not atoms:
+            table = self.scan_object(obj)
+            if table is not None:
+                self.reloc_tables.append(table)
+
+    def scan_object(self, obj: ObjectFile) -> RelocTable | None:
+        """One object's relocations as one table of kinds; GOT entries, stubs for
+        imports, COPY relocations and relaxations are decided here."""
+        kind_table, special_types, got_types, relaxable_types = _type_tables()
+        atoms = [a for a in obj.atoms if a is not None and a.alive and a.relocs is not None
+                 and len(a.relocs) and a.output is not None]
+        if not atoms:
+            return None
+        # one table for the whole object (as plain u8 columns: concatenating
+        # structured arrays costs a dtype promotion per piece)
+        rel = np.concatenate([a.relocs.view("<u8").reshape(-1, 3) for a in atoms])
+        lens = np.array([len(a.relocs) for a in atoms])
+        aidx = np.repeat(np.arange(len(atoms), dtype=np.int64), lens)
+        offs = rel[:, 0].astype(np.int64)
+        info = rel[:, 1]
+        types = (info & 0xFFFFFFFF).astype(np.int64)
+        syms = (info >> 32).astype(np.int64)
+        addend = rel[:, 2].view(np.int64)
+        if int(syms.max()) >= len(obj.symbols):
+            j = int(np.argmax(syms >= len(obj.symbols)))
+            raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
+                               f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
+        tclip = np.minimum(types, 255)
+        kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
+        alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
+        from_alloc = alloc_atom[aidx]
+        # local-dynamic TLS is always relaxed to local exec, so in code and data a
+        # DTPOFF is an offset from the thread pointer; in debug info it stays DTPOFF
+        dtp32 = from_alloc & (types == arch.R_X86_64_DTPOFF32)
+        dtp64 = from_alloc & (types == arch.R_X86_64_DTPOFF64)
+        kinds[dtp32] = arch.K_TPOFF32
+        kinds[dtp64] = arch.K_TPOFF64
+        symbols = obj.symbols
+        is_import = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
+        relax_lea = None
+        got_mask = got_types[tclip] & (types < 256)
+        if got_mask.any():
+            # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
+            # defined in the program: no GOT entry, one load less
+            local_def = np.array([s is not None and s.file is not None and not (s.flags & SymbolFlags.IMPORT)
+                                  and s.shndx != C.SHN_ABS for s in symbols], bool)
+            sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
+            fpos = sec_off[aidx] + offs
+            data = np.frombuffer(obj.raw.data, np.uint8)
+            ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
+            cand = np.flatnonzero(ok)
+            if len(cand):
+                relax_lea = cand[arch.gotpcrel_relaxable(data, fpos[cand])]
+                kinds[relax_lea] = arch.K_PC32
+                got_mask[relax_lea] = False
+            for j in np.flatnonzero(got_mask).tolist():
+                sym = symbols[syms[j]]
+                if sym is None:
+                    atom = atoms[aidx[j]]
+                    raise DevlinkError(f"{self._where(obj, atom, int(offs[j]))}: {arch.reloc_name(int(types[j]))} "
+                                       f"against a section symbol is not supported")
+                if sym.flags & SymbolFlags.IMPORT:
+                    sym.flags |= SymbolFlags.REFERENCED
+                self.got.add_got_symbol(sym)
+        special = np.flatnonzero((kinds < 0) | special_types[tclip])
+        skip = set()
+        for j in special.tolist():
+            if j in skip:
                 continue
-            # one table for the whole object (as plain u8 columns: concatenating
-            # structured arrays costs a dtype promotion per piece)
-            rel = np.concatenate([a.relocs.view("<u8").reshape(-1, 3) for a in atoms])
-            lens = np.array([len(a.relocs) for a in atoms])
-            aidx = np.repeat(np.arange(len(atoms), dtype=np.int64), lens)
-            offs = rel[:, 0].astype(np.int64)
-            info = rel[:, 1]
-            types = (info & 0xFFFFFFFF).astype(np.int64)
-            syms = (info >> 32).astype(np.int64)
-            addend = rel[:, 2].view(np.int64)
-            if int(syms.max()) >= len(obj.symbols):
-                j = int(np.argmax(syms >= len(obj.symbols)))
-                raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
-                                   f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
-            tclip = np.minimum(types, 255)
-            kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
-            alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
-            from_alloc = alloc_atom[aidx]
-            # local-dynamic TLS is always relaxed to local exec, so in code and data a
-            # DTPOFF is an offset from the thread pointer; in debug info it stays DTPOFF
-            dtp32 = from_alloc & (types == arch.R_X86_64_DTPOFF32)
-            dtp64 = from_alloc & (types == arch.R_X86_64_DTPOFF64)
-            kinds[dtp32] = arch.K_TPOFF32
-            kinds[dtp64] = arch.K_TPOFF64
-            symbols = obj.symbols
-            is_import = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
-            relax_lea = None
-            got_mask = got_types[tclip] & (types < 256)
-            if got_mask.any():
-                # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
-                # defined in the program: no GOT entry, one load less
-                local_def = np.array([s is not None and s.file is not None and not (s.flags & SymbolFlags.IMPORT)
-                                      and s.shndx != C.SHN_ABS for s in symbols], bool)
-                sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
-                fpos = sec_off[aidx] + offs
-                data = np.frombuffer(obj.raw.data, np.uint8)
-                ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
-                cand = np.flatnonzero(ok)
-                if len(cand):
-                    relax_lea = cand[arch.gotpcrel_relaxable(data, fpos[cand])]
-                    kinds[relax_lea] = arch.K_PC32
-                    got_mask[relax_lea] = False
-                for j in np.flatnonzero(got_mask).tolist():
-                    sym = symbols[syms[j]]
-                    if sym is None:
-                        atom = atoms[aidx[j]]
-                        raise DevlinkError(f"{self._where(obj, atom, int(offs[j]))}: {arch.reloc_name(int(types[j]))} "
-                                           f"against a section symbol is not supported")
-                    if sym.flags & SymbolFlags.IMPORT:
-                        sym.flags |= SymbolFlags.REFERENCED
-                    self.got.add_got_symbol(sym)
-            special = np.flatnonzero((kinds < 0) | special_types[tclip])
-            skip = set()
-            for j in special.tolist():
-                if j in skip:
-                    continue
-                self._scan_special(obj, atoms, j, aidx, offs, types, syms, addend, kinds, from_alloc, skip)
-            imp = np.flatnonzero(is_import[syms] & from_alloc)
-            for j in imp.tolist():
-                if kinds[j] <= 0:
-                    continue
-                self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), symbols[syms[j]], int(kinds[j]))
-            self.reloc_tables.append(dict(obj=obj, atoms=atoms, aidx=aidx, offs=offs, types=types,
-                                          syms=syms, addend=addend, kinds=kinds, from_alloc=from_alloc,
-                                          relax_lea=relax_lea))
+            self._scan_special(obj, atoms, j, aidx, offs, types, syms, addend, kinds, from_alloc, skip)
+        imp = np.flatnonzero(is_import[syms] & from_alloc)
+        for j in imp.tolist():
+            if kinds[j] <= 0:
+                continue
+            self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), symbols[syms[j]], int(kinds[j]))
+        return RelocTable(obj, atoms, aidx, offs, types, syms, addend, kinds, from_alloc, relax_lea)
 
     def _where(self, obj, atom, off) -> str:
         return f"{obj.name}: section {atom.name}+{off:#x}"
@@ -938,48 +935,66 @@ class Linker:
         arr = np.array(entries, np.int64)
         return arr[:, 0].copy(), arr[:, 1].copy()
 
-    def _apply_relocations(self, image: OutputImage) -> None:
-        buf = image.array
+    def relocation_context(self) -> RelocContext:
+        """What every relocation needs besides its symbol: entries, GOT base, TP."""
         entry_addr, entry_stub = self._entry_table()
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
-        tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
-        got_base = self.got.addr
+        return RelocContext(entry_addr, entry_stub, self.got.addr, arch.tls_tp(tls_start, tls_memsz, tls_align), tls_start)
+
+    def _apply_relocations(self, image: OutputImage) -> None:
+        ctx = self.relocation_context()
         for t in self.reloc_tables:
-            obj = t["obj"]
-            atoms = t["atoms"]
-            aidx, offs, kinds, syms, A = t["aidx"], t["offs"], t["kinds"], t["syms"], t["addend"]
-            atom_addr = np.array([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in atoms], np.int64)
-            atom_pos = np.array([image.buf_off[a.output.name] + a.value for a in atoms], np.int64)
-            Sarr, Garr, Zarr, lo, hi = self._symbol_arrays(obj)
-            P = atom_addr[aidx] + offs
-            pos = atom_pos[aidx] + offs
-            if t["relax_lea"] is not None and len(t["relax_lea"]):
-                buf[pos[t["relax_lea"]] - 2] = arch.LEA_OPCODE   # mov -> lea
-            Sv = Sarr[syms]
-            # references from code and data to a function entry go to its stub; the
-            # entry must be in the referenced symbol's own atom (a jump table's
-            # `.L3-.L5` may compute an address that is the next atom's entry)
-            if len(entry_addr):
-                redirect = t["from_alloc"] & np.isin(kinds, arch.ADDRESS_KINDS)
-                if redirect.any():
-                    bias = np.where(kinds == arch.K_PC32, 4, 0)
-                    target = Sv + A + bias
-                    k = np.searchsorted(entry_addr, target)
-                    k = np.minimum(k, len(entry_addr) - 1)
-                    hit = redirect & (entry_addr[k] == target) & (target >= lo[syms]) & (target < hi[syms])
-                    if hit.any():
-                        Sv = Sv + np.where(hit, entry_stub[k] - entry_addr[k], 0)
-            values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], got_base, tp, tls_start)
-            bad = arch.check_ranges(kinds, values, Sv)
-            if bad is not None:
-                atom = atoms[aidx[bad]]
-                sym = obj.symbols[syms[bad]]
-                name = sym.name if sym is not None else obj.section_name(int(obj.raw.symtab["st_shndx"][syms[bad]]))
-                raise DevlinkError(
-                    f"relocation {arch.reloc_name(int(t['types'][bad]))} against {name!r} in {obj.name}: section "
-                    f"{atom.name}+{int(offs[bad]):#x} is out of range (value {int(values[bad]):#x} does not fit); "
-                    f"the program is too large for the small code model, or the object was built without -fPIC")
-            arch.write_values(buf, pos, kinds, values)
+            atom_pos = np.array([image.buf_off[a.output.name] + a.value for a in t.atoms], np.int64)
+            self.relocate(t, ctx, image.array, atom_pos)
+
+    def relocate(self, t: RelocTable, ctx: RelocContext, buf: np.ndarray, atom_pos: np.ndarray,
+                 rows: np.ndarray | None = None) -> None:
+        """Apply table `t` (or only its `rows`) into `buf`, where atom i's bytes start at
+        `atom_pos[i]`; addresses are the atoms' current addresses."""
+        obj = t.obj
+        atoms = t.atoms
+        aidx, offs, kinds, syms, A = t.aidx, t.offs, t.kinds, t.syms, t.addend
+        from_alloc = t.from_alloc
+        relax_lea = t.relax_lea
+        if rows is not None:
+            aidx, offs, kinds, syms, A, from_alloc = aidx[rows], offs[rows], kinds[rows], syms[rows], A[rows], from_alloc[rows]
+            if relax_lea is not None:
+                keep = np.zeros(len(t.aidx), bool)
+                keep[relax_lea] = True
+                relax_lea = np.flatnonzero(keep[rows])
+        atom_addr = np.array([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in atoms], np.int64)
+        Sarr, Garr, Zarr, lo, hi = self._symbol_arrays(obj)
+        P = atom_addr[aidx] + offs
+        pos = atom_pos[aidx] + offs
+        if relax_lea is not None and len(relax_lea):
+            buf[pos[relax_lea] - 2] = arch.LEA_OPCODE   # mov -> lea
+        Sv = Sarr[syms]
+        # references from code and data to a function entry go to its stub; the
+        # entry must be in the referenced symbol's own atom (a jump table's
+        # `.L3-.L5` may compute an address that is the next atom's entry)
+        entry_addr, entry_stub = ctx.entry_addr, ctx.entry_stub
+        if len(entry_addr):
+            redirect = from_alloc & np.isin(kinds, arch.ADDRESS_KINDS)
+            if redirect.any():
+                bias = np.where(kinds == arch.K_PC32, 4, 0)
+                target = Sv + A + bias
+                k = np.searchsorted(entry_addr, target)
+                k = np.minimum(k, len(entry_addr) - 1)
+                hit = redirect & (entry_addr[k] == target) & (target >= lo[syms]) & (target < hi[syms])
+                if hit.any():
+                    Sv = Sv + np.where(hit, entry_stub[k] - entry_addr[k], 0)
+        values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], ctx.got_base, ctx.tp, ctx.tls_start)
+        bad = arch.check_ranges(kinds, values, Sv)
+        if bad is not None:
+            atom = atoms[aidx[bad]]
+            sym = obj.symbols[syms[bad]]
+            name = sym.name if sym is not None else obj.section_name(obj.st_shndx[syms[bad]])
+            rtype = int((t.types if rows is None else t.types[rows])[bad])
+            raise DevlinkError(
+                f"relocation {arch.reloc_name(rtype)} against {name!r} in {obj.name}: section "
+                f"{atom.name}+{int(offs[bad]):#x} is out of range (value {int(values[bad]):#x} does not fit); "
+                f"the program is too large for the small code model, or the object was built without -fPIC")
+        arch.write_values(buf, pos, kinds, values)
 
     def _render_synthetic(self, image: OutputImage) -> None:
         o = self.outputs

@@ -1,0 +1,54 @@
+"""Relocation tables: one object's relocations decoded once, as columns.
+
+Scanning fills a `RelocTable` per object (kinds decided, relaxations chosen); applying
+it is then a few numpy operations over the whole table, for a full link and for the
+few objects an incremental update touches alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from devlink.link.arch import x86_64 as arch
+
+
+@dataclass(slots=True)
+class RelocTable:
+    obj: object                   #: the ObjectFile
+    atoms: list                   #: atoms with relocations, in table order
+    aidx: np.ndarray              #: atom index (into `atoms`) of each relocation
+    offs: np.ndarray              #: offset in its atom (after TLS relaxation rewrites)
+    types: np.ndarray             #: input relocation type (for messages)
+    syms: np.ndarray              #: symbol-table index in `obj`
+    addend: np.ndarray            #: A
+    kinds: np.ndarray             #: arch kind (how the value is computed), K_NONE to skip
+    from_alloc: np.ndarray        #: the relocation is in an allocated section
+    relax_lea: np.ndarray | None  #: rows whose `mov` opcode becomes `lea`
+
+
+@dataclass(slots=True)
+class RelocContext:
+    entry_addr: np.ndarray        #: sorted function-entry addresses (atoms)
+    entry_stub: np.ndarray        #: the stub address of each entry
+    got_base: int
+    tp: int
+    tls_start: int
+
+
+@lru_cache(maxsize=1)
+def type_tables():
+    """Lookup tables by input type: kind, needs-special-handling, GOT type, relaxable."""
+    kind_table = np.full(256, -1, np.int16)
+    for t, k in arch.DIRECT_KIND.items():
+        kind_table[t] = k
+    special_types = np.zeros(256, bool)
+    for t in (*arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF):
+        special_types[t] = True
+    got_types = np.zeros(256, bool)
+    got_types[list(arch.GOT_TYPES)] = True
+    relaxable_types = np.zeros(256, bool)
+    relaxable_types[list(arch.RELAXABLE_GOT_TYPES)] = True
+    return kind_table, special_types, got_types, relaxable_types
