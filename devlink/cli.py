@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
-        return 0 if argv else 2
+        return 0
     if argv[0] in ("--version", "-V", "version"):
         print(f"devlink {__version__}")
         return 0

@@ -8,6 +8,7 @@ is wrong, never an IndexError from deep inside the linker.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -329,13 +330,14 @@ def read_archive(path: str, data: bytes) -> RawArchive:
         if hdr[58:60] != b"`\n":
             raise DevlinkError(f"{path}: archive member header at offset {pos} is malformed; the archive is corrupt, rebuild it with `ar rcs`")
         name = hdr[0:16].decode("ascii", "replace").rstrip()
-        try:
-            size = int(hdr[48:58].decode("ascii").strip() or "0")
-        except ValueError:
-            raise DevlinkError(f"{path}: archive member at offset {pos} has a malformed size; the archive is corrupt") from None
+        field_ = hdr[48:58].strip()
+        if not field_.isdigit():
+            raise DevlinkError(f"{path}: archive member at offset {pos} has a malformed size {field_.decode('ascii', 'replace')!r}; "
+                               f"the archive is corrupt, rebuild it with `ar rcs`")
+        size = int(field_)
         start = pos + 60
         if start + size > len(data):
-            raise DevlinkError(f"{path}: archive member {name!r} at offset {pos} runs past the end of the file (truncated?); rebuild the archive")
+            raise DevlinkError(f"{path}: archive member {name.rstrip('/')!r} at offset {pos} runs past the end of the file (truncated?); rebuild the archive")
         if name == "/":
             raw_index = data[start:start + size]
         elif name == "//":
@@ -402,8 +404,21 @@ class RawSharedObject:
     version_names: dict[int, str]        # verdef index -> name
 
 
+#: DT_FLAGS_1 bit of a position-independent executable (not a library)
+DF_1_PIE = 0x08000000
+
+
 def read_shared_object(path: str, data: bytes) -> RawSharedObject:
     """Decode the dynamic symbol table, versions and DT_SONAME of an ET_DYN file."""
+    try:
+        return _read_shared_object(path, data)
+    except (struct.error, IndexError, ValueError, OverflowError):
+        # a table or record pointing outside the file (the checks below catch the usual cases)
+        raise DevlinkError(f"{path}: malformed shared library (a dynamic table points outside the file); "
+                           f"reinstall or rebuild it") from None
+
+
+def _read_shared_object(path: str, data: bytes) -> RawSharedObject:
     hdr = _check_ident(data, path, "shared object")
     if hdr[1] != C.ET_DYN:
         raise DevlinkError(f"{path}: not a shared object")
@@ -422,9 +437,13 @@ def read_shared_object(path: str, data: bytes) -> RawSharedObject:
             dynamic = sec
     if dynsym is None:
         raise DevlinkError(f"{path}: shared object has no dynamic symbol table; it cannot be linked against")
+    if not 0 < dynsym.sh_link < len(sections):
+        raise DevlinkError(f"{path}: .dynsym links to section {dynsym.sh_link}, which does not exist; the library is corrupt")
     dynstr_sec = sections[dynsym.sh_link]
     dynstr = data[dynstr_sec.sh_offset:dynstr_sec.sh_offset + dynstr_sec.sh_size]
     syms = _table(data, dynsym, SYM_DTYPE, path)
+    if versym is not None and versym.sh_size < 2 * len(syms):
+        raise DevlinkError(f"{path}: .gnu.version is smaller than .dynsym; the library is corrupt")
     vers = np.frombuffer(data, "<u2", len(syms), versym.sh_offset) if versym is not None else None
     version_names: dict[int, str] = {}
     if verdef is not None:
@@ -444,6 +463,9 @@ def read_shared_object(path: str, data: bytes) -> RawSharedObject:
                 break
             if tag == C.DT_SONAME:
                 soname = cstr(dynstr, val, path)
+            elif tag == C.DT_FLAGS_1 and val & DF_1_PIE:
+                raise DevlinkError(f"{path}: is an executable (PIE), not a shared library; "
+                                   f"pass .o files, .a archives or -l libraries")
     defined: dict[str, DynSymbol] = {}
     undefined: set[str] = set()
     names = syms["st_name"]

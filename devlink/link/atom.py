@@ -20,7 +20,7 @@ def pad_to_ideal(size: int) -> int:
 class Atom:
     __slots__ = ("file", "shndx", "name", "sh_type", "sh_flags", "size", "alignment",
                  "capacity", "output", "value", "relocs", "alive", "data", "priority",
-                 "entries", "input_order")
+                 "entries", "input_order", "fdes")
 
     def __init__(self, file, shndx: int, name: str, sh_type: int, sh_flags: int, size: int,
                  alignment: int, data: memoryview, relocs: np.ndarray | None):
@@ -54,6 +54,8 @@ class Atom:
         self.entries = None
         #: position in link order (for a stable sort)
         self.input_order = 0
+        #: for an .eh_frame atom: (initial location, FDE address) of its FDEs
+        self.fdes = None
 
     @property
     def address(self) -> int:

@@ -110,30 +110,37 @@ def _read_encoded(data, off: int, enc: int, addr: int) -> int:
     return v & 0xFFFFFFFFFFFFFFFF
 
 
-def fde_table(data, addr: int) -> list[tuple[int, int]]:
-    """(initial location, FDE address) of every FDE of a relocated output `.eh_frame`."""
+def fde_table(data, addr: int, where: str = ".eh_frame") -> list[tuple[int, int]]:
+    """(initial location, FDE address) of every FDE of relocated `.eh_frame` bytes that
+    start at `addr` (one object's piece: its FDEs point at CIEs in the same piece)."""
     out = []
     encodings: dict[int, int] = {}
     off = 0
     end = len(data)
-    while off + 4 <= end:
-        length = struct.unpack_from("<I", data, off)[0]
-        if length == 0:
-            off += 4
-            continue
-        cie_ptr = struct.unpack_from("<I", data, off + 4)[0]
-        if cie_ptr == 0:
-            encodings[off] = _cie_fde_encoding(data, off)
-        else:
-            cie_off = off + 4 - cie_ptr
-            enc = encodings.get(cie_off)
-            if enc is None:
-                enc = encodings[cie_off] = _cie_fde_encoding(data, cie_off)
-            pc = _read_encoded(data, off + 8, enc, addr + off + 8)
-            if pc:  # FDEs of discarded code have 0
-                out.append((pc, addr + off))
-        off += 4 + length
-    out.sort()
+    try:
+        while off + 4 <= end:
+            length = struct.unpack_from("<I", data, off)[0]
+            if length == 0:
+                off += 4
+                continue
+            if off + 4 + length > end or length < 8:
+                raise ValueError("record runs past the end")
+            cie_ptr = struct.unpack_from("<I", data, off + 4)[0]
+            if cie_ptr == 0:
+                encodings[off] = _cie_fde_encoding(data, off)
+            else:
+                cie_off = off + 4 - cie_ptr
+                enc = encodings.get(cie_off)
+                if enc is None:
+                    if not 0 <= cie_off < off:
+                        raise ValueError("FDE names no CIE of this object")
+                    enc = encodings[cie_off] = _cie_fde_encoding(data, cie_off)
+                pc = _read_encoded(data, off + 8, enc, addr + off + 8)
+                if pc:  # FDEs of discarded code have 0
+                    out.append((pc, addr + off))
+            off += 4 + length
+    except (ValueError, IndexError, struct.error) as e:
+        raise DevlinkError(f"{where}: .eh_frame record at offset {off:#x} is malformed ({e}); rebuild the object") from None
     return out
 
 
@@ -143,6 +150,8 @@ def render_hdr(hdr_addr: int, eh_frame_addr: int, table: list[tuple[int, int]], 
     struct.pack_into("<BBBBiI", out, 0, 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4, DW_EH_PE_udata4,
                      DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), len(table))
     for i, (pc, fde) in enumerate(table):
+        if not (-2**31 <= pc - hdr_addr < 2**31):
+            raise DevlinkError(f".eh_frame: an FDE covers {pc:#x}, too far from the code to index; an input's unwind table is corrupt")
         struct.pack_into("<ii", out, HDR_HEADER + i * HDR_ENTRY, pc - hdr_addr, fde - hdr_addr)
     return bytes(out)
 

@@ -17,7 +17,7 @@ from devlink.elf import consts as C
 from devlink.elf.reader import read_archive, read_linker_script, read_object, read_shared_object
 from devlink.elf.records import SYM_DTYPE, Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
-from devlink.link import eh_frame, sections as S
+from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom
 from devlink.link.inputs import find_library, kind_of, read_file
@@ -97,6 +97,8 @@ class Linker:
         self.exec_stack = False
         self.eh_frame_fdes = 0
         self.copy_atoms: list[tuple[Symbol, Atom]] = []
+        #: other names of copied variables (no COPY relocation of their own)
+        self.copy_aliases: list[tuple[Symbol, Atom]] = []
         self.linker_symbols: dict[str, Symbol] = {}
         #: crtend.o/crtn.o: they close .eh_frame and .init/.fini, so they stay last
         self.post_objects: list[ObjectFile] = []
@@ -394,8 +396,7 @@ class Linker:
         fills with what the resolver returns (R_X86_64_IRELATIVE)."""
         if sym.flags & SymbolFlags.STUB:
             return
-        self.got.add_iplt_symbol(sym)
-        index = self.stubs.add(Stub(sym, None, 0, -1))
+        index = self.stubs.add(Stub(sym, None, 0, -1, self.got.add_iplt_symbol(sym)))
         sym.flags |= SymbolFlags.STUB
         self.extras.update(sym, stub=index)
         self.files_with_local_specials.add(obj)
@@ -403,8 +404,9 @@ class Linker:
     def _import_stub(self, sym: Symbol) -> int:
         if sym.flags & SymbolFlags.STUB:
             return self.extras.field(sym, "stub")
-        self.got.add_got_symbol(sym)
-        index = self.stubs.add(Stub(sym, None, 0, -1))
+        # the stub jumps through the import's GOT entry; if its address turns out to be
+        # taken absolutely, size_synthetic_sections gives it a JUMP_SLOT of its own
+        index = self.stubs.add(Stub(sym, None, 0, -1, self.got.add_got_symbol(sym)))
         sym.flags |= SymbolFlags.STUB
         self.extras.update(sym, stub=index)
         return index
@@ -440,14 +442,16 @@ class Linker:
                                f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
         tclip = np.minimum(types, 255)
         kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
-        alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) for a in atoms])
+        # references from code and data (not unwind tables, not debug info) may mean a
+        # function's canonical address, the stub
+        alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) and a.output.name != ".eh_frame" for a in atoms])
+        code_atom = np.array([bool(a.sh_flags & C.SHF_EXECINSTR) for a in atoms])
         from_alloc = alloc_atom[aidx]
-        # local-dynamic TLS is always relaxed to local exec, so in code and data a
-        # DTPOFF is an offset from the thread pointer; in debug info it stays DTPOFF
-        dtp32 = from_alloc & (types == arch.R_X86_64_DTPOFF32)
-        dtp64 = from_alloc & (types == arch.R_X86_64_DTPOFF64)
-        kinds[dtp32] = arch.K_TPOFF32
-        kinds[dtp64] = arch.K_TPOFF64
+        in_code = code_atom[aidx]
+        # local-dynamic TLS is always relaxed to local exec, so in code a DTPOFF32 is an
+        # offset from the thread pointer; in data and debug info it stays an offset in
+        # the TLS block
+        kinds[in_code & (types == arch.R_X86_64_DTPOFF32)] = arch.K_TPOFF32
         symbols = obj.symbols
         is_import = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
         relax_lea = None
@@ -486,7 +490,7 @@ class Linker:
             if kinds[j] <= 0:
                 continue
             self._scan_import(obj, atoms[aidx[j]], int(offs[j]), int(types[j]), symbols[syms[j]], int(kinds[j]))
-        return RelocTable(obj, atoms, aidx, offs, types, syms, addend, kinds, from_alloc, relax_lea)
+        return RelocTable(obj, atoms, aidx, offs, types, syms, addend, kinds, from_alloc, in_code, relax_lea)
 
     def _where(self, obj, atom, off) -> str:
         return f"{obj.name}: section {atom.name}+{off:#x}"
@@ -562,34 +566,61 @@ class Linker:
         out.atoms.append(atom)
         sym.flags |= SymbolFlags.COPY_REL
         self.copy_atoms.append((sym, atom))
+        # the library's other names for the same variable (environ, __environ) must be
+        # defined at the copy too, or libc keeps using its own storage
+        so = sym.file
+        for alias in so.aliases_of(sym.value):
+            if alias.name == sym.name or (alias.info & 0xF) != C.STT_OBJECT:
+                continue
+            other = self.symtab.get_or_create(alias.name)
+            if other.file is not None and other.file is not so:
+                continue
+            other.file = so
+            other.value, other.size, other.type = alias.value, alias.size, C.STT_OBJECT
+            other.version = alias.version
+            other.flags |= SymbolFlags.IMPORT | SymbolFlags.COPY_REL | SymbolFlags.REFERENCED
+            self.copy_aliases.append((other, atom))
 
     # --- 6. synthetic sections --------------------------------------------------------------
     def size_synthetic_sections(self) -> None:
         opts = self.options
-        # every function the needed libraries export gets a GOT entry bound at start, so
-        # an edit that calls a libc function the program never called before needs no
-        # new dynamic symbol (IFUNCs such as strlen can only be resolved by ld.so)
+        # every function and variable the needed libraries export gets a GOT entry bound
+        # at start, so an edit that calls a libc function the program never called before
+        # (or reads stdout) needs no new dynamic symbol (IFUNCs such as strlen can only be
+        # resolved by ld.so)
         self.prebind_library_functions()
-        # dynamic symbols: imports that ld.so must bind, then exports
-        for sym in self.symtab.globals.values():
-            if sym.is_import and (sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)):
-                self.dynsyms.add(sym, self.extras)
-                sym.file.used = True
+        # dynamic symbols: exports are definitions a library refers to (or all, -E)
+        imports = [sym for sym in self.symtab.globals.values()
+                   if sym.is_import and sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)]
+        for sym in imports:
+            sym.file.used = True
         lib_names: set[str] = set()
         for so in self.shared:
             if so.used:
                 lib_names.update(so.raw.defined)
                 lib_names.update(so.raw.undefined)
-        for sym in self.symtab.globals.values():
-            if not isinstance(sym.file, ObjectFile) or sym.visibility in (C.STV_HIDDEN, C.STV_INTERNAL):
-                continue
-            if opts.export_dynamic or sym.name in lib_names:
-                sym.flags |= SymbolFlags.EXPORT
-                self.dynsyms.add(sym, self.extras)
+        exports = [sym for sym in self.symtab.globals.values()
+                   if isinstance(sym.file, ObjectFile) and sym.visibility not in (C.STV_HIDDEN, C.STV_INTERNAL)
+                   and (opts.export_dynamic or sym.name in lib_names)]
+        # an exported function's value is its stub; an earlier entry names its code
+        for sym in exports:
+            if sym.flags & SymbolFlags.STUB and sym.atom is not None:
+                self.dynsyms.add_code_name(sym)
+        for sym in imports:
+            self.dynsyms.add(sym, self.extras)
+        for sym in exports:
+            sym.flags |= SymbolFlags.EXPORT
+            self.dynsyms.add(sym, self.extras)
         for so in self.shared:
             if so.used or not so.as_needed:
                 self.dynsyms.add_needed(so.soname)
         self.dynsyms.finish()
+        # a canonical import's stub must not jump through its GLOB_DAT entry: ld.so binds
+        # that to the executable's own definition, the stub itself
+        for stub in self.stubs.stubs:
+            if stub.atom is None and stub.symbol.flags & SymbolFlags.CANONICAL_PLT and \
+                    self.got.entries[stub.slot].tag == GotTag.GOT:
+                stub.slot = self.got.add_plt_symbol(stub.symbol)
         # dynamic relocations: counted now (addresses are filled in after layout)
         self._fill_dynamic_relocs()
         # output sections for the synthetic contents
@@ -665,7 +696,8 @@ class Linker:
             if not (so.used or not so.as_needed):
                 continue
             for name, d in so.raw.defined.items():
-                if (d.info & 0xF) not in (C.STT_FUNC, C.STT_GNU_IFUNC) or d.version == "GLIBC_PRIVATE":
+                if (d.info & 0xF) not in (C.STT_FUNC, C.STT_GNU_IFUNC, C.STT_OBJECT) or d.version == "GLIBC_PRIVATE" \
+                        or d.shndx == C.SHN_ABS:   # version markers such as GLIBC_ABI_DT_RELR
                     continue
                 sym = table.get(name)
                 if sym is None:
@@ -695,11 +727,10 @@ class Linker:
             addr = e.address(self.got)
             if e.tag == GotTag.IPLT:
                 self.rela_plt.add(addr, arch.DYN_IRELATIVE, 0, sym.address())
+            elif e.tag == GotTag.PLT:
+                self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, ext.field(sym, "dynsym"))
             elif e.tag == GotTag.GOT and sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
-                if sym.flags & SymbolFlags.CANONICAL_PLT:
-                    self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, ext.field(sym, "dynsym"))
-                else:
-                    self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, ext.field(sym, "dynsym"))
+                self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, ext.field(sym, "dynsym"))
         for sym, atom in self.copy_atoms:
             self.rela_dyn.add(atom.address if atom.output is not None else 0, arch.DYN_COPY, ext.field(sym, "dynsym"))
 
@@ -709,6 +740,7 @@ class Linker:
 
     # --- 7. layout --------------------------------------------------------------------------
     def assign_addresses(self) -> None:
+        self._plan_debug_padding()
         for out in self.outputs.values():
             if out.synthetic:
                 continue
@@ -717,7 +749,8 @@ class Linker:
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)
                 atom.value = cursor
-                atom.capacity = atom.size
+                if atom.capacity < atom.size:
+                    atom.capacity = atom.size
                 cursor += atom.capacity
             out.size = cursor
         # reserved room: sections grow into it during a session without moving
@@ -756,6 +789,45 @@ class Linker:
         self.stubs.addr = self.outputs[".plt"].addr
         self.cells.addr = self.outputs[".devlink.cells"].addr
 
+    def _plan_debug_padding(self) -> None:
+        """Debug pieces get capacity (valid DWARF padding) so an edited object's debug
+        info can be rewritten in place by an incremental update."""
+        for obj in self.objects:
+            info = abbrev = None
+            for atom in obj.atoms:
+                if atom is None or atom.sh_flags & C.SHF_ALLOC:
+                    continue
+                if atom.name == ".debug_info":
+                    info = atom
+                elif atom.name == ".debug_abbrev":
+                    abbrev = atom
+                elif atom.name in debug_pad.PADDING:
+                    units = debug_pad.PADDING[atom.name][0]
+                    if not units or debug_pad.last_unit_offset(atom.data, atom.size) is not None:
+                        atom.capacity = debug_pad.debug_capacity(atom.name, atom.size)
+            obj.info_padding = None
+            if info is not None and abbrev is not None:
+                plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
+                if plan is not None:
+                    info.capacity, abbrev.capacity, code = plan
+                    obj.info_padding = (info, abbrev, code)
+
+    def _pad_debug(self, image: OutputImage) -> None:
+        for obj in self.objects:
+            plan = getattr(obj, "info_padding", None)
+            if plan is not None:
+                info, abbrev, code = plan
+                iv = image.view(info.output)[info.value:info.value + info.capacity]
+                av = image.view(abbrev.output)[abbrev.value:abbrev.value + abbrev.capacity]
+                debug_pad.apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code)
+            for atom in obj.atoms:
+                if atom is None or atom.capacity <= atom.size or atom.sh_flags & C.SHF_ALLOC:
+                    continue
+                if atom.name in (".debug_info", ".debug_abbrev"):
+                    continue
+                view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
+                debug_pad.pad_piece(atom.name, view, atom.size, atom.capacity)
+
     # --- 8. contents ------------------------------------------------------------------------
     def canonical_address(self, sym: Symbol) -> int:
         """The address a reference to `sym` means: the stub for functions (invariant 1)."""
@@ -768,7 +840,7 @@ class Linker:
         return sym.address()
 
     def copy_address(self, sym: Symbol) -> int:
-        for s, atom in self.copy_atoms:
+        for s, atom in self.copy_atoms + self.copy_aliases:
             if s is sym:
                 return atom.address
         return 0
@@ -808,7 +880,7 @@ class Linker:
 
     def render(self) -> OutputImage:
         self._set_linker_symbols()
-        for sym, atom in self.copy_atoms:
+        for sym, atom in self.copy_atoms + self.copy_aliases:
             self.extras.update(sym, copy_addr=atom.address)
         # section indexes first: the symbol tables refer to them
         for name, sh_type, align, entsize in ((".symtab", C.SHT_SYMTAB, 8, 24), (".strtab", C.SHT_STRTAB, 1, 0)):
@@ -857,6 +929,7 @@ class Linker:
         for atom, off_in, code in self.edits:
             image.put(atom.output, code, atom.value + off_in)
         self._apply_relocations(image)
+        self._pad_debug(image)
         self._render_synthetic(image)
         for o in tail + [shstr_out]:
             image.put(o, o.synthetic)
@@ -881,9 +954,9 @@ class Linker:
         sidx = np.where(in_sec, shndx, nsec)
         lo = sec_lo[sidx]
         hi = sec_hi[sidx]
-        S_ = np.where(in_sec, lo + np.array(obj.st_value, np.int64), 0)
+        S_ = np.where(in_sec, lo + np.array(obj.st_value, np.uint64).view(np.int64), 0)
         G = np.zeros(n, np.int64)
-        Z = np.array(obj.st_size, np.int64)
+        Z = np.array(obj.st_size, np.uint64).view(np.int64)
         stubs_addr = self.stubs.addr
         extras = self.extras
         got_addr = self.got.addr
@@ -955,9 +1028,11 @@ class Linker:
         atoms = t.atoms
         aidx, offs, kinds, syms, A = t.aidx, t.offs, t.kinds, t.syms, t.addend
         from_alloc = t.from_alloc
+        in_code = t.in_code
         relax_lea = t.relax_lea
         if rows is not None:
-            aidx, offs, kinds, syms, A, from_alloc = aidx[rows], offs[rows], kinds[rows], syms[rows], A[rows], from_alloc[rows]
+            aidx, offs, kinds, syms, A = aidx[rows], offs[rows], kinds[rows], syms[rows], A[rows]
+            from_alloc, in_code = from_alloc[rows], in_code[rows]
             if relax_lea is not None:
                 keep = np.zeros(len(t.aidx), bool)
                 keep[relax_lea] = True
@@ -976,13 +1051,18 @@ class Linker:
         if len(entry_addr):
             redirect = from_alloc & np.isin(kinds, arch.ADDRESS_KINDS)
             if redirect.any():
-                bias = np.where(kinds == arch.K_PC32, 4, 0)
-                target = Sv + A + bias
-                k = np.searchsorted(entry_addr, target)
-                k = np.minimum(k, len(entry_addr) - 1)
-                hit = redirect & (entry_addr[k] == target) & (target >= lo[syms]) & (target < hi[syms])
-                if hit.any():
-                    Sv = Sv + np.where(hit, entry_stub[k] - entry_addr[k], 0)
+                # in an instruction the PC-relative field ends it: the target is S+A+4;
+                # in data `.long f - .` means S+A, and `.long f - . - 4` is read as
+                # the instruction form
+                pc = kinds == arch.K_PC32
+                lo_s, hi_s = lo[syms], hi[syms]
+                delta = np.zeros(len(Sv), np.int64)
+                for bias, candidates in ((np.where(pc & in_code, 4, 0), redirect), (4, redirect & pc & ~in_code)):
+                    target = Sv + A + bias
+                    k = np.minimum(np.searchsorted(entry_addr, target), len(entry_addr) - 1)
+                    hit = candidates & (delta == 0) & (entry_addr[k] == target) & (target >= lo_s) & (target < hi_s)
+                    delta = np.where(hit, entry_stub[k] - entry_addr[k], delta)
+                Sv = Sv + delta
         values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], ctx.got_base, ctx.tp, ctx.tls_start)
         bad = arch.check_ranges(kinds, values, Sv)
         if bad is not None:
@@ -1026,7 +1106,7 @@ class Linker:
         n = len(self.stubs.stubs)
         if n:
             stub_addrs = st.addr + 8 * np.arange(n, dtype=np.int64)
-            cell_addrs = np.array([self.cells.address(s.cell) if s.atom is not None else self.got.got_address(s.symbol)
+            cell_addrs = np.array([self.cells.address(s.cell) if s.cell >= 0 else self.got.entry_address(s.slot)
                                    for s in self.stubs.stubs], np.int64)
             arch.write_stubs(sbuf, stub_addrs, cell_addrs, st.addr)
         ce = o[".devlink.cells"]
@@ -1041,7 +1121,14 @@ class Linker:
         if ".eh_frame_hdr" in o:
             hdr = o[".eh_frame_hdr"]
             ef = o.get(".eh_frame")
-            table = eh_frame.fde_table(image.view(ef), ef.addr) if ef else []
+            table = []
+            if ef:
+                view = image.view(ef)
+                for atom in ef.atoms:
+                    where = atom.file.name if atom.file is not None else "<linker>"
+                    atom.fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
+                    table += atom.fdes
+                table.sort()
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
@@ -1095,7 +1182,8 @@ class Linker:
         for e in self.got.entries:
             if e.symbol.flags & SymbolFlags.PREBOUND:
                 continue
-            suffix = "$gottp" if e.tag == 1 else ("$got" if e.symbol.is_import else "$gotpcrel")
+            suffix = {GotTag.GOTTP: "$gottp", GotTag.IPLT: "$iplt", GotTag.PLT: "$plt"}.get(
+                e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
             row((e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8))
         for name, sym in self.linker_symbols.items():
             if self.symtab.referenced_by.get(name):
@@ -1181,7 +1269,7 @@ class Linker:
 
     def _shstr_index(self, sec: OutputSection) -> int:
         data = self.outputs[".shstrtab"].synthetic
-        key = sec.name.encode() + b"\0"
+        key = sec.name.encode("utf-8", "surrogateescape") + b"\0"
         # names are unique; find the first full match at a string boundary
         pos = 1
         while True:

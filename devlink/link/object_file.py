@@ -111,6 +111,15 @@ class SharedObject:
     def lookup(self, name: str):
         return self.raw.defined.get(name)
 
+    def aliases_of(self, value: int) -> list:
+        """Every default-version definition at `value` (a variable's other names)."""
+        by_value = getattr(self, "_by_value", None)
+        if by_value is None:
+            by_value = self._by_value = {}
+            for d in self.raw.defined.values():
+                by_value.setdefault(d.value, []).append(d)
+        return by_value.get(value, [])
+
 
 def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
     """A Symbol record for a file-local definition of `obj`'s symbol table entry `i`."""

@@ -25,7 +25,8 @@ class RelocTable:
     syms: np.ndarray              #: symbol-table index in `obj`
     addend: np.ndarray            #: A
     kinds: np.ndarray             #: arch kind (how the value is computed), K_NONE to skip
-    from_alloc: np.ndarray        #: the relocation is in an allocated section
+    from_alloc: np.ndarray        #: in code or data (may mean a stub); not unwind or debug info
+    in_code: np.ndarray           #: in an executable section (PC-relative fields end instructions)
     relax_lea: np.ndarray | None  #: rows whose `mov` opcode becomes `lea`
 
 

@@ -51,7 +51,6 @@ class Extra:
     stub: int = -1         #: index into StubSection.stubs
     dynsym: int = 0        #: index into .dynsym (0 = not dynamic)
     copy_addr: int = 0     #: address of the COPY-relocated storage
-    iplt: int = -1         #: index into GotSection.entries (IFUNC target, IRELATIVE)
 
 
 EXTRA_FIELDS = tuple(f.name for f in fields(Extra))

@@ -49,6 +49,10 @@ class GotTag(IntEnum):
     #: the function an IFUNC resolver picked, filled by ld.so (IRELATIVE); the IFUNC's
     #: stub jumps through it
     IPLT = 2
+    #: the jump slot of an import whose stub is its canonical address (its address is
+    #: taken absolutely): bound with JUMP_SLOT, which skips the executable's own
+    #: definition, while its GOT entry (GLOB_DAT) holds the stub like every `&f`
+    PLT = 3
 
 
 @dataclass(slots=True)
@@ -102,9 +106,13 @@ class GotSection:
         return index
 
     def add_iplt_symbol(self, sym: Symbol) -> int:
-        index = self._add(GotTag.IPLT, sym)
-        self.extras.update(sym, iplt=index)
-        return index
+        return self._add(GotTag.IPLT, sym)
+
+    def add_plt_symbol(self, sym: Symbol) -> int:
+        return self._add(GotTag.PLT, sym)
+
+    def entry_address(self, index: int) -> int:
+        return self.entries[index].address(self)
 
     def got_address(self, sym: Symbol) -> int:
         return self.entries[self.extras.field(sym, "got")].address(self)
@@ -124,8 +132,7 @@ class GotSection:
             sym = e.symbol
             if e.tag == GotTag.GOTTP:
                 val = sym.address() - tp
-            elif e.tag == GotTag.IPLT:
-                dynamic.append((e.address(self), "irelative", sym))
+            elif e.tag in (GotTag.IPLT, GotTag.PLT):
                 val = 0
             elif sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
                 dynamic.append((e.address(self), "bind", sym))
@@ -147,8 +154,11 @@ class Stub:
     #: the atom and offset of the function entry (None for imports)
     atom: object
     offset: int
-    #: index of the mutable cell in CellSection (-1 for imports: they jump through the GOT)
+    #: index of the mutable cell in CellSection (-1 for imports and IFUNCs)
     cell: int
+    #: for imports and IFUNCs: the GotSection entry the stub jumps through (GLOB_DAT,
+    #: JUMP_SLOT or IRELATIVE); -1 for functions of the program (they use `cell`)
+    slot: int = -1
 
 
 class StubSection:
@@ -198,6 +208,13 @@ class DynamicSymbols:
     """.dynsym, .dynstr, .hash, .gnu.version and .gnu.version_r, worked out together."""
 
     def __init__(self):
+        #: entries naming the real code of exported functions, so that dladdr() (and
+        #: backtrace_symbols) finds the function a return address is in.  They come
+        #: first: a DT_HASH chain visits higher indexes first, so a lookup by name (ld.so,
+        #: dlsym) finds the later entry, the stub, the canonical address.  (dladdr skips
+        #: local symbols, so these are global too.)
+        self.code_names: list[Symbol] = []
+        #: global entries: imports and exports
         self.symbols: list[Symbol] = []
         self.dynstr = StringTable()
         #: (soname, version) -> version index (2..)
@@ -205,11 +222,16 @@ class DynamicSymbols:
         #: sonames of DT_NEEDED, in order
         self.needed: list[str] = []
 
+    def add_code_name(self, sym: Symbol) -> None:
+        assert not self.symbols, "code names come first"
+        self.code_names.append(sym)
+        self.dynstr.add(sym.name)
+
     def add(self, sym: Symbol, extras) -> int:
         if sym.extra_index and extras.field(sym, "dynsym"):
             return extras.field(sym, "dynsym")
         self.symbols.append(sym)
-        index = len(self.symbols)
+        index = len(self.code_names) + len(self.symbols)
         extras.update(sym, dynsym=index)
         self.dynstr.add(sym.name)
         return index
@@ -227,16 +249,19 @@ class DynamicSymbols:
                 if key not in self.versions:
                     self.versions[key] = len(self.versions) + 2
                     self.dynstr.add(sym.version)
-        self.nbucket = max(1, len(self.symbols) // 2 + 1)
+        self.nbucket = max(1, self.count() // 2 + 1)
+
+    def count(self) -> int:
+        return len(self.code_names) + len(self.symbols)
 
     def dynsym_size(self) -> int:
-        return (len(self.symbols) + 1) * Elf64_Sym.size
+        return (self.count() + 1) * Elf64_Sym.size
 
     def hash_size(self) -> int:
-        return (2 + self.nbucket + len(self.symbols) + 1) * 4
+        return (2 + self.nbucket + self.count() + 1) * 4
 
     def versym_size(self) -> int:
-        return (len(self.symbols) + 1) * 2
+        return (self.count() + 1) * 2
 
     def verneed_size(self) -> int:
         libs = {lib for lib, _ in self.versions}
@@ -244,36 +269,42 @@ class DynamicSymbols:
 
     def render_dynsym(self, value_of, shndx_of) -> bytes:
         out = bytearray(self.dynsym_size())
-        for i, sym in enumerate(self.symbols, 1):
+        for i, sym in enumerate(self.code_names, 1):
+            Elf64_Sym.pack_into(out, i * 24, self.dynstr.index[sym.name], st_info(C.STB_GLOBAL, C.STT_FUNC), 0,
+                                sym.atom.output.index, sym.address(), sym.size)
+        for i, sym in enumerate(self.symbols, 1 + len(self.code_names)):
             name = self.dynstr.index[sym.name]
             if sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
                 bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
-                info = st_info(bind, sym.type if sym.type != C.STT_NOTYPE else C.STT_NOTYPE)
+                # an IFUNC import whose stub is canonical is a plain function here, or
+                # dlsym would call the stub as a resolver
+                typ = C.STT_FUNC if sym.type == C.STT_GNU_IFUNC else sym.type
+                info = st_info(bind, typ)
                 # a canonical PLT entry (address taken by absolute relocation) has a value
                 value = value_of(sym) if sym.flags & SymbolFlags.CANONICAL_PLT else 0
                 Elf64_Sym.pack_into(out, i * 24, name, info, 0, C.SHN_UNDEF, value, 0)
             else:
                 bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+                # a function's value is its stub, which is what its size covers
+                size = 8 if sym.flags & SymbolFlags.STUB else sym.size
                 Elf64_Sym.pack_into(out, i * 24, name, st_info(bind, sym.type), sym.visibility,
-                                    shndx_of(sym), value_of(sym), sym.size)
+                                    shndx_of(sym), value_of(sym), size)
         return bytes(out)
 
     def render_hash(self) -> bytes:
-        nchain = len(self.symbols) + 1
+        nchain = self.count() + 1
         buckets = [0] * self.nbucket
         chains = [0] * nchain
-        for i, sym in enumerate(self.symbols, 1):
+        for i, sym in enumerate(self.code_names + self.symbols, 1):
             h = elf_hash(sym.name.encode("utf-8", "surrogateescape")) % self.nbucket
             chains[i] = buckets[h]
             buckets[h] = i
         return struct.pack(f"<II{self.nbucket}I{nchain}I", self.nbucket, nchain, *buckets, *chains)
 
     def render_versym(self) -> bytes:
-        vals = [0]
+        vals = [0] + [C.VER_NDX_GLOBAL] * len(self.code_names)
         for sym in self.symbols:
-            if sym.is_import and sym.version and not (sym.flags & SymbolFlags.COPY_REL):
-                vals.append(self.versions[(sym.file.soname, sym.version)])
-            elif sym.is_import and sym.version:
+            if sym.is_import and sym.version:
                 vals.append(self.versions[(sym.file.soname, sym.version)])
             else:
                 vals.append(C.VER_NDX_GLOBAL)

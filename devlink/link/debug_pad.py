@@ -1,0 +1,184 @@
+"""Room inside debug sections, so an edited object's DWARF can be rewritten in place.
+
+Debug sections are walked sequentially by readers (gdb, readelf, pyelftools), so free
+bytes must stay valid DWARF.  Each object's piece of a debug section gets capacity
+(size + size/3); the padding joins the piece's last *unit* by growing its unit_length,
+and is made of bytes that mean nothing there: in .debug_info one vendor DIE
+(DW_TAG_lo_user holding a DW_FORM_block) as the compile unit's last child, whose
+abbreviation is added to the object's .debug_abbrev piece (null DIEs at the top level
+make readelf warn); (0, 0) tuples in .debug_aranges; end-of-list entries in range and
+location lists; DW_LNS_negate_stmt in a line program (no row is emitted); NULs in string
+and abbreviation tables.  Pure.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from devlink.link.atom import pad_to_ideal
+
+#: section -> (is made of units, padding byte)
+PADDING = {
+    ".debug_info": (True, None),       # a padding DIE, see pad_info
+    ".debug_aranges": (True, 0x00),
+    ".debug_rnglists": (True, 0x00),
+    ".debug_loclists": (True, 0x00),
+    ".debug_line": (True, 0x06),       # DW_LNS_negate_stmt: changes no row
+    ".debug_abbrev": (False, 0x00),
+    ".debug_str": (False, 0x00),
+    ".debug_line_str": (False, 0x00),
+}
+
+
+def debug_capacity(name: str, size: int) -> int:
+    """Room an object's piece of debug section `name` gets (= size if it cannot pad)."""
+    if name not in PADDING or size == 0:
+        return size
+    return (pad_to_ideal(size) + 3) & ~3
+
+
+def last_unit_offset(data, size: int) -> int | None:
+    """Offset of the last unit of a piece made of 32-bit DWARF units, or None."""
+    off = 0
+    last = None
+    while off + 4 <= size:
+        length = struct.unpack_from("<I", data, off)[0]
+        if length >= 0xFFFFFFF0 or off + 4 + length > size:
+            return None            # 64-bit DWARF or malformed: do not pad
+        last = off
+        off += 4 + length
+    return last if off == size else None
+
+
+def pad_piece(name: str, buf: bytearray | memoryview, size: int, capacity: int) -> bool:
+    """Fill buf[size:capacity] with padding valid for section `name` (buf holds the
+    relocated piece). Returns False if this piece cannot be padded."""
+    if capacity == size:
+        return True
+    rule = PADDING.get(name)
+    if rule is None:
+        return False
+    units, byte = rule
+    if byte is None:
+        return False               # .debug_info: pad_info, with its abbreviation
+    if units:
+        last = last_unit_offset(buf, size)
+        if last is None:
+            return False
+        length = struct.unpack_from("<I", buf, last)[0]
+        struct.pack_into("<I", buf, last, length + capacity - size)
+    buf[size:capacity] = bytes([byte]) * (capacity - size)
+    return True
+
+
+DW_TAG_lo_user = 0x4080
+DW_AT_lo_user = 0x2000
+DW_FORM_block = 0x09
+MIN_INFO_PAD = 4
+
+
+def uleb(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _read_uleb(data, off):
+    result = shift = 0
+    while True:
+        b = data[off]
+        off += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, off
+
+
+def abbrev_table_end(data, size: int) -> tuple[int, int] | None:
+    """(offset of the terminating 0 code, highest code) of the abbreviation table that
+    starts a piece, or None if it is not one well-formed table."""
+    off = 0
+    top = 0
+    try:
+        while off < size:
+            code, off = _read_uleb(data, off)
+            if code == 0:
+                return off - 1, top
+            top = max(top, code)
+            _, off = _read_uleb(data, off)       # tag
+            off += 1                              # children
+            while True:
+                name, off = _read_uleb(data, off)
+                form, off = _read_uleb(data, off)
+                if form == 0x21:                  # DW_FORM_implicit_const: an sleb follows
+                    while data[off] & 0x80:
+                        off += 1
+                    off += 1
+                if name == 0 and form == 0:
+                    break
+    except IndexError:
+        return None
+    return None
+
+
+def padding_abbrev(code: int) -> bytes:
+    """code: DW_TAG_lo_user, no children, (DW_AT_lo_user, DW_FORM_block); then the
+    table's terminator."""
+    return uleb(code) + uleb(DW_TAG_lo_user) + b"\x00" + uleb(DW_AT_lo_user) + uleb(DW_FORM_block) + b"\x00\x00" + b"\x00"
+
+
+def padding_die(code: int, total: int) -> bytes:
+    """A DIE of exactly `total` bytes using abbreviation `code`."""
+    head = uleb(code)
+    for width in range(1, 6):
+        n = total - len(head) - width
+        if n >= 0 and len(uleb(n)) == width:
+            return head + uleb(n) + bytes(n)
+    raise ValueError(total)
+
+
+def pad_info(buf, size: int, capacity: int, code: int) -> bool:
+    """Grow the piece's last compile unit to `capacity` with a padding DIE placed just
+    before the root DIE's end-of-children marker."""
+    pad = capacity - size
+    if pad == 0:
+        return True
+    last = last_unit_offset(buf, size)
+    if last is None or pad < MIN_INFO_PAD or buf[size - 1] != 0:
+        return False
+    length = struct.unpack_from("<I", buf, last)[0]
+    struct.pack_into("<I", buf, last, length + pad)
+    buf[size - 1:capacity - 1] = padding_die(code, pad)
+    buf[capacity - 1] = 0
+    return True
+
+
+def plan_info_padding(info_data, info_size: int, abbrev_data, abbrev_size: int):
+    """(info capacity, abbrev capacity, padding abbreviation code) for one object whose
+    .debug_info is a single unit using the abbreviation table at the start of its
+    .debug_abbrev piece; None when the object's DWARF has another shape."""
+    if info_size == 0 or last_unit_offset(info_data, info_size) != 0 or info_data[info_size - 1] != 0:
+        return None
+    end = abbrev_table_end(abbrev_data, abbrev_size)
+    if end is None:
+        return None
+    term, top = end
+    code = top + 1
+    extra = len(padding_abbrev(code))
+    info_cap = max(debug_capacity(".debug_info", info_size), info_size + MIN_INFO_PAD)
+    abbrev_cap = max(debug_capacity(".debug_abbrev", abbrev_size), term + extra)
+    return info_cap, abbrev_cap, code
+
+
+def apply_info_padding(info_buf, info_size: int, info_cap: int, abbrev_buf, abbrev_size: int,
+                       abbrev_cap: int, code: int) -> None:
+    """Write the padding abbreviation, then the padding DIE (buffers span capacities)."""
+    term, _ = abbrev_table_end(abbrev_buf, abbrev_size)
+    pa = padding_abbrev(code)
+    abbrev_buf[term:abbrev_cap] = bytes(abbrev_cap - term)
+    abbrev_buf[term:term + len(pa)] = pa
+    pad_info(info_buf, info_size, info_cap, code)
