@@ -20,7 +20,7 @@ def pad_to_ideal(size: int) -> int:
 class Atom:
     __slots__ = ("file", "shndx", "name", "sh_type", "sh_flags", "size", "alignment",
                  "capacity", "output", "value", "relocs", "alive", "data", "priority",
-                 "entries", "input_order", "fdes")
+                 "entries", "input_order", "fdes", "generation", "fresh")
 
     def __init__(self, file, shndx: int, name: str, sh_type: int, sh_flags: int, size: int,
                  alignment: int, data: memoryview, relocs: np.ndarray | None):
@@ -56,6 +56,10 @@ class Atom:
         self.input_order = 0
         #: for an .eh_frame atom: (initial location, FDE address) of its FDEs
         self.fdes = None
+        #: the generation that last changed these bytes
+        self.generation = 1
+        #: placed in room nothing used before (writing it changes no running code)
+        self.fresh = False
 
     @property
     def address(self) -> int:

@@ -100,6 +100,12 @@ class Linker:
         #: other names of copied variables (no COPY relocation of their own)
         self.copy_aliases: list[tuple[Symbol, Atom]] = []
         self.linker_symbols: dict[str, Symbol] = {}
+        #: one successful link or update; the file's stamp carries it
+        self.generation = 1
+        #: identifies this link's state (a full link makes a new one)
+        self.link_id = os.urandom(16).hex()
+        #: stub index by decl key: a function keeps its stub across edits
+        self.stub_by_key: dict[tuple, int] = {}
         #: crtend.o/crtn.o: they close .eh_frame and .init/.fini, so they stay last
         self.post_objects: list[ObjectFile] = []
         #: objects whose local symbols need per-symbol address work (IFUNCs)
@@ -388,6 +394,7 @@ class Linker:
                     if atom.entries is None:
                         atom.entries = []
                     atom.entries.append(sym.value)
+                    self.stub_by_key[stub_key(obj, sym)] = index
                 sym.flags |= SymbolFlags.STUB
                 self.extras.update(sym, stub=index)
 
@@ -414,7 +421,7 @@ class Linker:
     # --- 5. relocation scan ---------------------------------------------------------------
     def scan_relocations(self) -> None:
         for obj in self.objects:
-            table = self.scan_object(obj)
+            table = obj.table = self.scan_object(obj)
             if table is not None:
                 self.reloc_tables.append(table)
 
@@ -785,6 +792,9 @@ class Linker:
         self.segments, self.content_end = layout(alloc, placements, [], self.num_phdrs)
         self.alloc_sections = alloc
         self.nonalloc_sections = nonalloc
+        for o in alloc:
+            o.limit = o.size + o.room     # growth stops here (bytes from o.addr)
+            o.free = []                   # (offset, capacity) of freed atoms
         self.got.addr = self.outputs[".got"].addr
         self.stubs.addr = self.outputs[".plt"].addr
         self.cells.addr = self.outputs[".devlink.cells"].addr
@@ -888,11 +898,14 @@ class Linker:
             out.alignment = align
             out.entsize = entsize
             out.synthetic = b""
+        stamp = self._output(".devlink.stamp", C.SHT_PROGBITS, 0)
+        stamp.size, stamp.alignment, stamp.synthetic = STAMP_SIZE, 8, b""
         nonalloc = [o for o in self.outputs.values() if not o.is_alloc]
         debug = sorted((o for o in nonalloc if o.synthetic is None), key=lambda o: o.name)
         tail = [self.outputs[".symtab"], self.outputs[".strtab"]]
         shstr_out = self._output(".shstrtab", C.SHT_STRTAB, 0)
-        ordered = self.alloc_sections + debug + tail + [shstr_out]
+        # the stamp first: its place never changes, so an update can write it last
+        ordered = self.alloc_sections + [stamp] + debug + tail + [shstr_out]
         shstrtab = StringTable()
         for i, o in enumerate(ordered, 1):
             o.index = i
@@ -905,8 +918,9 @@ class Linker:
             out.size = len(data)
             out.synthetic = data
         self.outputs[".symtab"].info = first_global
+        stamp.synthetic = self.stamp_bytes()
         off = self.content_end
-        for o in debug + tail + [shstr_out]:
+        for o in [stamp] + debug + tail + [shstr_out]:
             align = max(o.alignment, 1)
             off = (off + align - 1) & ~(align - 1)
             o.offset = off
@@ -931,10 +945,16 @@ class Linker:
         self._apply_relocations(image)
         self._pad_debug(image)
         self._render_synthetic(image)
-        for o in tail + [shstr_out]:
+        for o in [stamp] + tail + [shstr_out]:
             image.put(o, o.synthetic)
         self._write_headers(image, ordered)
         return image
+
+    def stamp_bytes(self) -> bytes:
+        """The generation stamp: which link state this file belongs to, and which
+        generation; an update writes it last, so a file whose stamp is not the state's
+        was interrupted (see devlink/link/state.py)."""
+        return STAMP_MAGIC + self.generation.to_bytes(8, "little") + bytes.fromhex(self.link_id)
 
     def _symbol_arrays(self, obj: ObjectFile):
         """Per symbol-table index of `obj`: address (S), GOT entry, size, and the address
@@ -1279,6 +1299,17 @@ class Linker:
             if data[pos - 1] == 0:
                 return pos
             pos += 1
+
+
+STAMP_MAGIC = b"DEVLINK1"
+STAMP_SIZE = 32
+
+
+def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
+    """How a function is recognised across edits: by name if global, else by file+name."""
+    if sym.bind == C.STB_LOCAL:
+        return (obj.name, sym.name)
+    return ("", sym.name)
 
 
 def _is_call(data, off: int) -> bool:

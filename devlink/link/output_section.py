@@ -7,7 +7,8 @@ from devlink.elf import consts as C
 
 class OutputSection:
     __slots__ = ("name", "sh_type", "sh_flags", "alignment", "atoms", "size", "addr", "offset",
-                 "index", "entsize", "link", "info", "synthetic", "segment", "room")
+                 "index", "entsize", "link", "info", "synthetic", "segment", "room", "limit",
+                 "free")
 
     def __init__(self, name: str, sh_type: int, sh_flags: int, alignment: int = 1):
         self.name = name
@@ -34,6 +35,10 @@ class OutputSection:
         self.segment = None
         #: virtual room reserved after `size` for growth during a session
         self.room = 0
+        #: bytes from `addr` the section may grow to (size + room at the first link)
+        self.limit = 0
+        #: freed (offset, capacity) ranges that an update may reuse
+        self.free: list[tuple[int, int]] = []
 
     @property
     def is_alloc(self) -> bool:

@@ -1,0 +1,869 @@
+"""Incremental relinking: apply changed objects to a linked program in place.
+
+The cost follows the edit: only the changed objects are read, diffed and relocated; in
+the rest of the program only the relocations that name a symbol whose address changed
+are applied again.  Stubs and cells never move, so a moved function costs one cell.
+
+`update_objects` works on the in-memory link state (`Linker`) and returns the writes
+that bring the output file up to date; it never touches a file or a process itself
+(`devlink.output.writer` and `devlink.hotpatch` do that with the writes).  A user error
+(undefined or duplicate symbol, bad object) is found before anything is changed.
+Anything the in-place update cannot express (a new library, a new constructor, a
+section out of room...) raises `NeedsFullLink` with the reason; the caller relinks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devlink.elf import consts as C
+from devlink.elf.reader import read_object
+from devlink.errors import DevlinkError
+from devlink.link import debug_pad, eh_frame, sections as S
+from devlink.link.arch import x86_64 as arch
+from devlink.link.atom import Atom, pad_to_ideal
+from devlink.link.linker import Linker, stub_key
+from devlink.link.object_file import ObjectFile, SharedObject
+from devlink.link.symbol import Symbol, SymbolFlags
+from devlink.link.synthetic import GotTag, Stub
+
+#: minimum capacity of a code atom: a small function can grow a little in place
+MIN_CODE_CAPACITY = 32
+#: output sections whose atoms an update may not add, change or remove
+FROZEN_OUTPUTS = (".init_array", ".fini_array", ".preinit_array", ".init", ".fini", ".tdata")
+
+
+class NeedsFullLink(Exception):
+    """The update cannot be applied in place; `str(e)` says why."""
+
+
+@dataclass(slots=True)
+class Write:
+    """Bytes for the output file, and where they are in the running program."""
+
+    offset: int               #: file offset
+    data: bytes
+    vaddr: int | None         #: address in the program (None: not loaded, e.g. symtab)
+    kind: str                 #: "code", "data", "rodata", "cell", "got", "stub", "meta"
+    visible: bool             #: changes what the current program does (else: unused room)
+
+
+@dataclass
+class DeclChange:
+    name: str
+    file: str
+    kind: str                 #: "function" or "variable" or "data"
+    old_address: int | None
+    new_address: int | None
+    old_size: int = 0
+    new_size: int = 0
+
+
+@dataclass
+class UpdateResult:
+    generation: int
+    changed: list[DeclChange] = field(default_factory=list)
+    added: list[DeclChange] = field(default_factory=list)
+    removed: list[DeclChange] = field(default_factory=list)
+    #: data decls that moved or changed size (unsafe to patch into a running program)
+    layout_changes: list[DeclChange] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    #: objects read
+    objects: list[str] = field(default_factory=list)
+    #: size of the output file after the writes
+    file_size: int = 0
+
+    def summary(self) -> str:
+        return (f"generation {self.generation}: {len(self.changed)} changed, {len(self.added)} added, "
+                f"{len(self.removed)} removed")
+
+
+def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool = False) -> UpdateResult:
+    """Replace the objects named in `changes` (bytes), add new ones, remove those mapped
+    to None.  `live`: a program runs this layout, so code is never rewritten in place
+    and freed room is not reused."""
+    return IncrementalUpdate(linker, changes, live).run()
+
+
+def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
+    """How an atom is recognised in the next version of its object."""
+    named = syms_by_atom.get(id(atom))
+    if named:
+        primary = min(named, key=lambda s: (s.value != 0, s.bind == C.STB_LOCAL, s.name))
+        if primary.bind == C.STB_LOCAL:
+            return ("l", atom.name, primary.name)
+        return ("g", primary.name)
+    h = hashlib.blake2b(bytes(atom.data), digest_size=12)
+    if atom.relocs is not None and len(atom.relocs):
+        h.update(atom.relocs.tobytes())
+    return ("u", atom.name, atom.size, h.hexdigest())
+
+
+def symbols_by_atom(obj: ObjectFile) -> dict[int, list[Symbol]]:
+    out: dict[int, list[Symbol]] = {}
+    for sym in obj.symbols:
+        if sym is not None and sym.file is obj and sym.atom is not None and sym.type != C.STT_SECTION:
+            out.setdefault(id(sym.atom), []).append(sym)
+    return out
+
+
+class IncrementalUpdate:
+    def __init__(self, linker: Linker, changes: dict[str, bytes | None], live: bool):
+        self.L = linker
+        self.changes = changes
+        self.live = live
+        self.result = UpdateResult(linker.generation + 1)
+        self.old: dict[str, ObjectFile] = {}
+        self.new: dict[str, ObjectFile] = {}
+        self.writes_invisible: list[Write] = []
+        self.writes_visible: list[Write] = []
+        #: global symbols whose address (as seen by references) changed
+        self.moved: set[int] = set()
+        #: relocated bytes of the new objects' .eh_frame atoms
+        self.eh_buffers: dict[int, bytes] = {}
+
+    # ------------------------------------------------------------------------------------
+    def run(self) -> UpdateResult:
+        L = self.L
+        # Read the changed objects first: a malformed one stops here, nothing changed.
+        self.read_objects()
+        # Symbols are checked before anything changes: undefined and duplicate names
+        # are the user's errors and must leave the program as it was (invariant 6).
+        self.check_symbols()
+        # The relocation types of the new objects, for the same reason.
+        self.check_relocations()
+        # The previous generation's decls, by key, while its symbols still say so.
+        self.index_old_decls()
+        # From here on the link state changes.
+        self.rebind_symbols()
+        # Match each new atom to its decl of the previous generation and place it:
+        # unchanged keep their address; changed go back in place, to freed room, or
+        # to the end of the section's room.
+        self.place_atoms()
+        # Functions keep their stubs; new ones get stubs and cells; removed ones trap.
+        self.update_stubs()
+        # Relocations of the new objects decide GOT entries and import stubs.
+        self.scan_new_objects()
+        # The new objects' bytes, and the references elsewhere to what moved.
+        self.render_new_objects()
+        self.rewrite_moved_references()
+        # Unwind tables, symbol table, section headers; the stamp is written last.
+        self.update_unwind_tables()
+        self.update_metadata()
+        L.generation += 1
+        self.result.writes = self.writes_invisible + self.writes_visible + [self.stamp_write()]
+        return self.result
+
+    # --- reading ------------------------------------------------------------------------
+    def read_objects(self) -> None:
+        L = self.L
+        by_name = {o.name: o for o in L.objects}
+        for name, data in self.changes.items():
+            old = by_name.get(name)
+            if old is not None:
+                self.old[name] = old
+            elif data is None:
+                continue
+            if data is None:
+                continue
+            obj = ObjectFile(read_object(name, data), name, priority=old.priority if old else len(L.objects))
+            L.atom_order = obj.create_atoms(L.atom_order)
+            owners = {sig: o for o in L.objects if o.name not in self.changes for sig, _ in o.comdat_groups}
+            for signature, members in obj.comdat_groups:
+                if signature in owners:
+                    for m in members:
+                        if 0 < m < len(obj.atoms) and obj.atoms[m] is not None:
+                            obj.atoms[m].alive = False
+                            obj.atoms[m] = None
+            if obj.exec_stack and not L.exec_stack:
+                raise NeedsFullLink(f"{name} asks for an executable stack")
+            self.new[name] = obj
+        self.result.objects = sorted(self.new)
+
+    # --- symbols ------------------------------------------------------------------------
+    def check_symbols(self) -> None:
+        """Duplicate and undefined names, found without changing anything."""
+        L = self.L
+        table = L.symtab.globals
+        replaced = set(self.old)
+        new_defs: dict[str, tuple[ObjectFile, int]] = {}
+        new_refs: dict[str, list[ObjectFile]] = {}
+        for obj in self.new.values():
+            first = obj.raw.first_global
+            names = obj.raw.symtab["st_name"].tolist()
+            strtab = obj.raw.strtab
+            for i in range(first, len(obj.symbols)):
+                end = strtab.find(b"\0", names[i])
+                name = strtab[names[i]:end].decode("utf-8", "surrogateescape")
+                shndx = obj.st_shndx[i]
+                bind = int(obj.sym_bind[i])
+                if shndx == C.SHN_UNDEF:
+                    if bind != C.STB_WEAK:
+                        new_refs.setdefault(name, []).append(obj)
+                    continue
+                if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+                    continue
+                if shndx == C.SHN_COMMON:
+                    raise NeedsFullLink(f"{obj.name} defines COMMON symbol {name!r}")
+                strong = bind != C.STB_WEAK
+                prev = new_defs.get(name)
+                if prev is not None and strong and prev[1] != C.STB_WEAK:
+                    raise DevlinkError(f"duplicate definition of {name!r}: in {prev[0].name} and in {obj.name}; "
+                                       f"make one of them static, or remove one")
+                if prev is None or (strong and prev[1] == C.STB_WEAK):
+                    new_defs[name] = (obj, bind)
+                sym = table.get(name)
+                if strong and sym is not None and isinstance(sym.file, ObjectFile) and sym.file.name not in replaced \
+                        and sym.bind != C.STB_WEAK and sym.shndx != C.SHN_COMMON:
+                    raise DevlinkError(f"duplicate definition of {name!r}: in {sym.file.name} and in {obj.name}; "
+                                       f"make one of them static, or remove one")
+        # names the new objects need
+        missing = []
+        for name, refs in new_refs.items():
+            if name in new_defs:
+                continue
+            sym = table.get(name)
+            if sym is not None and sym.file is not None and not (isinstance(sym.file, ObjectFile) and sym.file.name in replaced):
+                if isinstance(sym.file, SharedObject) and not (sym.flags & (SymbolFlags.GOT | SymbolFlags.STUB | SymbolFlags.COPY_REL)):
+                    raise NeedsFullLink(f"{name!r} comes from {sym.file.soname} and was not bound at start")
+                continue
+            if self._in_archive(name):
+                raise NeedsFullLink(f"{name!r} needs an archive member that is not linked yet")
+            missing.append((name, refs))
+        # names the old objects defined and others still need
+        for obj in self.old.values():
+            for sym in obj.symbols[obj.raw.first_global:]:
+                if sym is None or sym.file is not obj or sym.name in new_defs:
+                    continue
+                users = [o for o in L.symtab.referenced_by.get(sym.name, []) if o.name not in replaced]
+                if users and sym.bind != C.STB_WEAK:
+                    missing.append((sym.name, users))
+        if missing:
+            parts = []
+            for name, refs in missing[:5]:
+                names = sorted({o.name for o in refs})
+                parts.append(f"{name!r} (referenced by {', '.join(names[:3])}{' and more' if len(names) > 3 else ''})")
+            what = "symbol" if len(missing) == 1 else "symbols"
+            raise DevlinkError(f"undefined {what}: {'; '.join(parts)}; define it, or add the object or -l library "
+                               f"that provides it (the program keeps running the last good code)")
+        self.new_defs = new_defs
+
+    def _in_archive(self, name: str) -> bool:
+        for lib in self.L.libraries:
+            if isinstance(lib, tuple) and name in lib[1].symbol_index:
+                return True
+        return False
+
+    def check_relocations(self) -> None:
+        from devlink.link.relocs import type_tables
+        kind_table, special, _, _ = type_tables()
+        for obj in self.new.values():
+            for atom in obj.atoms:
+                if atom is None or atom.relocs is None or not len(atom.relocs):
+                    continue
+                types = (atom.relocs["r_info"] & 0xFFFFFFFF).astype(np.int64)
+                bad = (types >= 256) | (kind_table[np.minimum(types, 255)] < 0) & ~np.isin(types, arch.TLS_SEQUENCE_TYPES)
+                if bad.any():
+                    j = int(np.argmax(bad))
+                    t = int(types[j])
+                    hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it")
+                    raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {obj.name}: section "
+                                       f"{atom.name}+{int(atom.relocs['r_offset'][j]):#x}: {hint}")
+                syms = (atom.relocs["r_info"] >> 32)
+                if len(syms) and int(syms.max()) >= len(obj.symbols):
+                    raise DevlinkError(f"{obj.name}: a relocation in section {atom.name} names a symbol past the end "
+                                       f"of the symbol table; the object is corrupt, rebuild it")
+
+    def rebind_symbols(self) -> None:
+        """Old definitions out, new ones in; globals keep their Symbol records (other
+        objects point at them)."""
+        L = self.L
+        self.old_address: dict[int, tuple[Symbol, int]] = {}
+        for obj in self.old.values():
+            for sym in obj.symbols[obj.raw.first_global:]:
+                if sym is None:
+                    continue
+                if sym.file is obj:
+                    self.old_address[id(sym)] = (sym, L.canonical_address(sym) if sym.atom is not None else sym.value)
+                    sym.file = None
+                    sym.atom = None
+                    sym.shndx = C.SHN_UNDEF
+                    sym.bind = C.STB_WEAK
+                    sym.flags &= ~SymbolFlags.STUB
+            for name, refs in list(L.symtab.referenced_by.items()):
+                if obj in refs:
+                    L.symtab.referenced_by[name] = [o for o in refs if o is not obj]
+        for name, obj in self.new.items():
+            L.symtab.add_object(obj)
+        # every global named by a replaced object that is still undefined was checked
+        # above: it is a weak reference or no longer used
+        order = {o.name: i for i, o in enumerate(L.objects)}
+        objects = [o for o in L.objects if o.name not in self.changes]
+        for name, obj in self.new.items():
+            objects.insert(min(order.get(name, len(objects)), len(objects)), obj)
+        L.objects = objects
+
+    # --- placement ------------------------------------------------------------------------
+    def index_old_decls(self) -> None:
+        self.old_syms: dict[str, dict] = {}
+        self.old_keys: dict[str, dict] = {}
+        for name, old in self.old.items():
+            syms = self.old_syms[name] = symbols_by_atom(old)
+            keys = self.old_keys[name] = {}
+            for a in old.atoms:
+                if a is not None and a.output is not None:
+                    keys.setdefault(decl_key(old, a, syms), a)
+
+    def place_atoms(self) -> None:
+        L = self.L
+        self.placed: list[Atom] = []         # new alloc atoms, in object order
+        self.debug_atoms: list[tuple[Atom, Atom | None]] = []
+        self.debug_replaced: set[int] = set()
+        self.eh_new: list[Atom] = []
+        for name, obj in self.new.items():
+            old = self.old.get(name)
+            old_syms = self.old_syms.get(name, {})
+            new_syms = symbols_by_atom(obj)
+            old_by_key = self.old_keys.get(name, {})
+            used_old = set()
+            for atom in obj.atoms:
+                if atom is None or not atom.alive:
+                    continue
+                out_name = S.output_name(atom.name, atom.sh_type, atom.sh_flags)
+                out = L.outputs.get(out_name)
+                if out is None:
+                    raise NeedsFullLink(f"{name} adds section {out_name}")
+                atom.output = out
+                atom.priority = S.init_priority(atom.name)
+                key = decl_key(obj, atom, new_syms)
+                prev = old_by_key.get(key)
+                if prev is not None and prev.output is not out:
+                    prev = None
+                if prev is not None:
+                    used_old.add(id(prev))
+                if not (atom.sh_flags & C.SHF_ALLOC):
+                    self._place_debug(obj, atom)
+                    continue
+                if out.name == ".eh_frame":
+                    atom.alignment = min(atom.alignment, 4)
+                    self.eh_new.append(atom)
+                    continue
+                if out.name in FROZEN_OUTPUTS:
+                    if prev is None or bytes(prev.data) != bytes(atom.data) or \
+                            (prev.relocs is not None and atom.relocs is not None and prev.relocs.tobytes() != atom.relocs.tobytes()):
+                        raise NeedsFullLink(f"{name}: section {atom.name} changed (a constructor, destructor or "
+                                            f"initialised thread-local changed; it runs only at start)")
+                    self._keep(atom, prev)
+                    continue
+                self._place(obj, atom, prev, key, new_syms)
+            if old:
+                for a in old.atoms:
+                    if a is None or a.output is None or id(a) in used_old:
+                        continue
+                    if not (a.sh_flags & C.SHF_ALLOC):
+                        if id(a) not in self.debug_replaced:
+                            raise NeedsFullLink(f"{name}: debug section {a.name} disappeared")
+                        continue
+                    if a.output.name in FROZEN_OUTPUTS:
+                        raise NeedsFullLink(f"{name}: section {a.name} was removed (a constructor or destructor)")
+                    if a.output.name == ".eh_frame":
+                        continue
+                    self._free(a)
+                    for sym in old_syms.get(id(a), []):
+                        if sym.bind != C.STB_LOCAL and sym.name in self.new_defs:
+                            continue
+                        self.result.removed.append(DeclChange(sym.name, name, _kind(a), a.address, None, a.size, 0))
+                    out = a.output
+                    out.atoms.remove(a)
+        for name, old in self.old.items():
+            if name not in self.new:
+                raise NeedsFullLink(f"{name} was removed from the program")
+
+    def _place_debug(self, obj: ObjectFile, atom: Atom) -> None:
+        """An object's debug piece goes where its previous one was, padded to the same
+        capacity (readers walk these sections; there is no room elsewhere)."""
+        old = self.old.get(obj.name)
+        prev = None
+        if old is not None:
+            prev = next((a for a in old.atoms if a is not None and a.name == atom.name and a.output is atom.output), None)
+        if prev is None:
+            raise NeedsFullLink(f"{obj.name}: new debug section {atom.name}")
+        if atom.size > prev.capacity or (atom.size != prev.capacity and atom.name not in debug_pad.PADDING) \
+                or (atom.name == ".debug_info" and 0 < prev.capacity - atom.size < debug_pad.MIN_INFO_PAD):
+            raise NeedsFullLink(f"{obj.name}: its {atom.name} outgrew the room it had")
+        atom.value, atom.capacity = prev.value, prev.capacity
+        out = atom.output
+        out.atoms[out.atoms.index(prev)] = atom
+        self.debug_replaced.add(id(prev))
+        self.debug_atoms.append((atom, prev))
+
+    def _keep(self, atom: Atom, prev: Atom) -> None:
+        out = prev.output
+        atom.value = prev.value
+        atom.capacity = prev.capacity
+        out.atoms[out.atoms.index(prev)] = atom
+        self.placed.append(atom)
+
+    def _place(self, obj: ObjectFile, atom: Atom, prev: Atom | None, key: tuple, syms_by_atom: dict) -> None:
+        out = atom.output
+        code = bool(atom.sh_flags & C.SHF_EXECINSTR)
+        names = [s.name for s in syms_by_atom.get(id(atom), [])] or [atom.name]
+        if prev is not None:
+            same = prev.size == atom.size and bytes(prev.data) == bytes(atom.data) and _relocs_equal(prev, atom)
+            fits = atom.size <= prev.capacity and atom.alignment <= prev.alignment
+            if code:
+                # a changed function goes back in place only if no program can be
+                # running it; otherwise it is placed elsewhere and its cell flips
+                if same or (fits and not self.live):
+                    self._keep(atom, prev)
+                    if not same:
+                        self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, prev.address,
+                                                              prev.size, atom.size))
+                    atom.generation = prev.generation if same else self.result.generation
+                    return
+                self._free(prev)
+                prev.output.atoms.remove(prev)
+                self._allocate(atom)
+                self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, atom.address,
+                                                      prev.size, atom.size))
+                return
+            # data: same size and alignment keeps the address (and, in a running
+            # program, the value)
+            if atom.size == prev.size and atom.alignment <= prev.alignment:
+                self._keep(atom, prev)
+                if not same:
+                    self.result.changed.append(DeclChange(names[0], obj.name, _kind(atom), prev.address, prev.address,
+                                                          prev.size, atom.size))
+                atom.generation = prev.generation if same else self.result.generation
+                return
+            self._free(prev)
+            prev.output.atoms.remove(prev)
+            self._allocate(atom)
+            change = DeclChange(names[0], obj.name, _kind(atom), prev.address, atom.address, prev.size, atom.size)
+            self.result.changed.append(change)
+            if key[0] != "u":
+                self.result.layout_changes.append(change)
+            return
+        self._allocate(atom)
+        if key[0] != "u":
+            self.result.added.append(DeclChange(names[0], obj.name, _kind(atom), None, atom.address, 0, atom.size))
+
+    def _free(self, atom: Atom) -> None:
+        if not self.live:
+            atom.output.free.append((atom.value, atom.capacity))
+
+    def _allocate(self, atom: Atom) -> None:
+        """Freed room first (when no program runs this layout), else the section's end."""
+        out = atom.output
+        code = bool(atom.sh_flags & C.SHF_EXECINSTR)
+        want = max(pad_to_ideal(atom.size), MIN_CODE_CAPACITY) if code else atom.size
+        align = atom.alignment
+        if not self.live:
+            for i, (off, cap) in enumerate(out.free):
+                start = (off + align - 1) & ~(align - 1)
+                if start + atom.size <= off + cap:
+                    atom.value = start
+                    atom.capacity = off + cap - start
+                    del out.free[i]
+                    out.atoms.append(atom)
+                    self.placed.append(atom)
+                    atom.generation = self.result.generation
+                    return
+        start = (out.size + align - 1) & ~(align - 1)
+        if start + want > out.limit:
+            raise NeedsFullLink(f"section {out.name} is out of reserved room")
+        atom.value = start
+        atom.capacity = want
+        out.size = start + want
+        out.atoms.append(atom)
+        self.placed.append(atom)
+        atom.generation = self.result.generation
+        atom.fresh = True
+
+    # --- stubs ------------------------------------------------------------------------------
+    def update_stubs(self) -> None:
+        L = self.L
+        text = L.outputs[".text"]
+        seen: set[int] = set()
+        for obj in self.new.values():
+            funcs = np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC))
+            by_entry: dict[tuple[int, int], int] = {}
+            for i in funcs.tolist():
+                sym = obj.symbols[i]
+                if sym is None or sym.file is not obj or sym.atom is None:
+                    continue
+                if sym.type == C.STT_GNU_IFUNC:
+                    raise NeedsFullLink(f"{obj.name}: IFUNC {sym.name!r} changed")
+                atom = sym.atom
+                if atom.output is not text or ".cold" in sym.name:
+                    continue
+                entry = (id(atom), sym.value)
+                index = by_entry.get(entry)
+                if index is None:
+                    key = stub_key(obj, sym)
+                    index = L.stub_by_key.get(key)
+                    if index is None or index in seen:
+                        index = L.stubs.add(Stub(sym, atom, sym.value, -1))
+                        stub = L.stubs.stubs[index]
+                        stub.cell = L.cells.add(index)
+                        L.stub_by_key[key] = index
+                        self._check_room(".plt", L.stubs.size())
+                        self._check_room(".devlink.cells", L.cells.size())
+                        self._write_stub(index, fresh=True)
+                    else:
+                        stub = L.stubs.stubs[index]
+                        stub.symbol, stub.atom, stub.offset = sym, atom, sym.value
+                    by_entry[entry] = index
+                    seen.add(index)
+                    if atom.entries is None:
+                        atom.entries = []
+                    atom.entries.append(sym.value)
+                    self._write_cell(index)
+                sym.flags |= SymbolFlags.STUB
+                L.extras.update(sym, stub=index)
+        # functions of the replaced objects that are gone: their cells trap
+        for obj in self.old.values():
+            for key in [k for k, v in L.stub_by_key.items() if k[0] in ("", obj.name) and v not in seen]:
+                index = L.stub_by_key[key]
+                stub = L.stubs.stubs[index]
+                if stub.atom is None or stub.atom.file is not obj:
+                    continue
+                self._trap(index)
+
+    def _check_room(self, name: str, size: int) -> None:
+        out = self.L.outputs[name]
+        if size > out.limit:
+            raise NeedsFullLink(f"section {name} is out of reserved room")
+        out.size = max(out.size, size)
+
+    def _write_stub(self, index: int, fresh: bool) -> None:
+        L = self.L
+        stub = L.stubs.stubs[index]
+        target = L.cells.address(stub.cell) if stub.cell >= 0 else L.got.entry_address(stub.slot)
+        addr = L.stubs.address(index)
+        out = L.outputs[".plt"]
+        self._emit(out, addr - out.addr, arch.stub_bytes(addr, target), "stub", visible=not fresh)
+
+    def _write_cell(self, index: int) -> None:
+        L = self.L
+        stub = L.stubs.stubs[index]
+        value = stub.atom.address + stub.offset
+        self._emit_cell(stub.cell, value)
+
+    def _emit_cell(self, cell: int, value: int) -> None:
+        out = self.L.outputs[".devlink.cells"]
+        addr = self.L.cells.address(cell)
+        self._emit(out, addr - out.addr, value.to_bytes(8, "little"), "cell", visible=True)
+
+    def _trap(self, index: int) -> None:
+        """The cell of a removed function points at code that reports the call."""
+        L = self.L
+        stub = L.stubs.stubs[index]
+        name = stub.symbol.name
+        code = arch.trap_code(f"devlink: called removed function {name}\n".encode("utf-8", "replace"))
+        atom = Atom(None, 0, f".text.devlink.removed.{name}", C.SHT_PROGBITS, C.SHF_ALLOC | C.SHF_EXECINSTR,
+                    len(code), 16, memoryview(code), None)
+        atom.output = L.outputs[".text"]
+        self._allocate(atom)
+        self.placed.remove(atom)
+        self._emit(atom.output, atom.value, code, "code", visible=False)
+        stub.atom, stub.offset = atom, 0
+        self._emit_cell(stub.cell, atom.address)
+
+    # --- relocations ------------------------------------------------------------------------
+    def scan_new_objects(self) -> None:
+        L = self.L
+        flags_before = {id(s): s.flags for s in L.symtab.globals.values() if s.flags & SymbolFlags.IMPORT}
+        got_before = len(L.got.entries)
+        stubs_before = len(L.stubs.stubs)
+        copies_before = len(L.copy_atoms)
+        L.edits = [e for e in L.edits if e[0].file is None or e[0].file.name not in self.changes]
+        for obj in self.new.values():
+            obj.table = L.scan_object(obj)
+        L.reloc_tables = [o.table for o in L.objects if getattr(o, "table", None) is not None]
+        if len(L.copy_atoms) != copies_before:
+            raise NeedsFullLink("an object now reads a shared library's variable directly (a COPY relocation); "
+                                "build it with -fPIC")
+        for s in L.symtab.globals.values():
+            if s.flags & SymbolFlags.CANONICAL_PLT and not (flags_before.get(id(s), 0) & SymbolFlags.CANONICAL_PLT):
+                raise NeedsFullLink(f"the address of library function {s.name!r} is now taken absolutely")
+        got = L.outputs[".got"]
+        if len(L.got.entries) * 8 > got.limit:
+            raise NeedsFullLink("section .got is out of reserved room")
+        tls_start, _, _, tls_memsz, tls_align = self._tls()
+        tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
+        for e in L.got.entries[got_before:]:
+            if e.tag == GotTag.GOTTP:
+                value = e.symbol.address() - tp
+            elif e.symbol.is_import:
+                raise NeedsFullLink(f"library symbol {e.symbol.name!r} needs a GOT entry bound at start")
+            else:
+                value = L.canonical_address(e.symbol)
+            self._emit(got, e.cell_index * 8, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"), "got", visible=False)
+        got.size = max(got.size, len(L.got.entries) * 8)
+        for index in range(stubs_before, len(L.stubs.stubs)):
+            stub = L.stubs.stubs[index]
+            if stub.atom is None:     # a library function called for the first time
+                self._check_room(".plt", L.stubs.size())
+                self._write_stub(index, fresh=True)
+
+    def _tls(self):
+        from devlink.link.layout import tls_range
+        return tls_range(self.L.alloc_sections)
+
+    def render_new_objects(self) -> None:
+        """Relocate every atom of the new objects at its final address."""
+        L = self.L
+        ctx = L.relocation_context()
+        self.ctx = ctx
+        for obj in self.new.values():
+            atoms = [a for a in obj.atoms if a is not None and a.alive and a.output is not None and not a.is_nobits]
+            if not atoms:
+                continue
+            pos = {}
+            total = 0
+            for a in atoms:
+                pos[id(a)] = total
+                total += max(a.capacity, a.size)
+            buf = bytearray(total)
+            for a in atoms:
+                p = pos[id(a)]
+                buf[p:p + a.size] = a.data
+            for atom, off, code in L.edits:
+                if atom.file is obj:
+                    p = pos[id(atom)] + off
+                    buf[p:p + len(code)] = code
+            arr = np.frombuffer(buf, np.uint8)
+            if obj.table is not None:
+                atom_pos = np.array([pos[id(a)] for a in obj.table.atoms], np.int64)
+                L.relocate(obj.table, ctx, arr, atom_pos)
+            self._pad_debug(obj, buf, pos)
+            for a in atoms:
+                if a.output.name == ".eh_frame":
+                    continue
+                p = pos[id(a)]
+                if a.sh_flags & C.SHF_ALLOC:
+                    kind = "code" if a.sh_flags & C.SHF_EXECINSTR else ("data" if a.sh_flags & C.SHF_WRITE else "rodata")
+                    self._emit(a.output, a.value, bytes(buf[p:p + a.size]), kind, visible=not getattr(a, "fresh", False))
+                else:
+                    self._emit(a.output, a.value, bytes(buf[p:p + a.capacity]), "meta", visible=True)
+            for a in atoms:
+                if a.output.name == ".eh_frame":
+                    self.eh_buffers[id(a)] = bytes(buf[pos[id(a)]:pos[id(a)] + a.size])
+        # globals whose address changed: their references elsewhere are applied again
+        for key, (sym, old_addr) in self.old_address.items():
+            new_addr = L.canonical_address(sym) if sym.file is not None and sym.atom is not None else None
+            if new_addr is not None and new_addr != old_addr:
+                self.moved.add(id(sym))
+
+    def _pad_debug(self, obj: ObjectFile, buf: bytearray, pos: dict) -> None:
+        info = abbrev = None
+        for atom, prev in self.debug_atoms:
+            if atom.file is not obj:
+                continue
+            if atom.name == ".debug_info":
+                info = atom
+            elif atom.name == ".debug_abbrev":
+                abbrev = atom
+            elif atom.capacity > atom.size:
+                p = pos[id(atom)]
+                if not debug_pad.pad_piece(atom.name, memoryview(buf)[p:p + atom.capacity], atom.size, atom.capacity):
+                    raise NeedsFullLink(f"{obj.name}: {atom.name} cannot be padded")
+        if info is not None and info.capacity > info.size:
+            if abbrev is None:
+                raise NeedsFullLink(f"{obj.name}: .debug_info without .debug_abbrev")
+            plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
+            if plan is None or info.capacity - info.size < debug_pad.MIN_INFO_PAD:
+                raise NeedsFullLink(f"{obj.name}: its debug info cannot be padded in place")
+            code = plan[2]
+            pa = len(debug_pad.padding_abbrev(code))
+            end = debug_pad.abbrev_table_end(abbrev.data, abbrev.size)
+            if end is None or end[0] + pa > abbrev.capacity:
+                raise NeedsFullLink(f"{obj.name}: its debug abbreviations do not fit in place")
+            pi, pa_ = pos[id(info)], pos[id(abbrev)]
+            mv = memoryview(buf)
+            debug_pad.apply_info_padding(mv[pi:pi + info.capacity], info.size, info.capacity,
+                                         mv[pa_:pa_ + abbrev.capacity], abbrev.size, abbrev.capacity, code)
+
+    def rewrite_moved_references(self) -> None:
+        """References from unchanged objects to globals that moved, field by field."""
+        if not self.moved:
+            return
+        L = self.L
+        targets = {id(s): s for s in L.symtab.globals.values() if id(s) in self.moved}
+        names = {s.name for s in targets.values()}
+        users = {o.name: o for n in names for o in L.symtab.referenced_by.get(n, []) if o.name not in self.changes}
+        for obj in users.values():
+            t = obj.table
+            if t is None:
+                continue
+            mask = np.array([s is not None and id(s) in self.moved for s in obj.symbols], bool)
+            rows = np.flatnonzero(mask[t.syms])
+            if not len(rows):
+                continue
+            self._emit_fields(t, rows)
+        # constant GOT entries holding their addresses
+        got = L.outputs[".got"]
+        for e in L.got.entries:
+            if e.tag == GotTag.GOT and id(e.symbol) in self.moved:
+                value = L.canonical_address(e.symbol)
+                self._emit(got, e.cell_index * 8, value.to_bytes(8, "little"), "got", visible=True)
+
+    def _emit_fields(self, t, rows: np.ndarray) -> None:
+        """Apply `rows` of table `t` into a scratch copy of their atoms, then write only
+        the fields."""
+        L = self.L
+        atoms = t.atoms
+        widths = np.array([arch.KIND_WIDTH.get(int(k), 0) for k in t.kinds[rows]], np.int64)
+        # a scratch buffer holding each field, 8 bytes apart: row i's atom is "placed"
+        # so that its field lands at 8*i
+        scratch = np.zeros(len(rows) * 8, np.uint8)
+        fake_pos = np.arange(len(rows), dtype=np.int64) * 8 - t.offs[rows]
+        sub = _subtable(t, rows)
+        L.relocate(sub, self.ctx, scratch, fake_pos)
+        for i, r in enumerate(rows.tolist()):
+            w = int(widths[i])
+            if not w:
+                continue
+            atom = atoms[t.aidx[r]]
+            off = atom.value + int(t.offs[r])
+            kind = "code" if atom.sh_flags & C.SHF_EXECINSTR else "data"
+            self._emit(atom.output, off, scratch[i * 8:i * 8 + w].tobytes(), kind, visible=True)
+
+    # --- unwind tables and metadata ---------------------------------------------------------
+    def update_unwind_tables(self) -> None:
+        L = self.L
+        ef = L.outputs[".eh_frame"]
+        # the replaced objects' FDEs: gone unless a program may still run that code
+        for obj in self.old.values():
+            for a in [a for a in ef.atoms if a.file is obj]:
+                if not self.live:
+                    self._retire_fdes(a)
+                    ef.free.append((a.value, a.capacity))
+                    ef.atoms.remove(a)
+        for atom in self.eh_new:
+            data = self.eh_buffers.get(id(atom), bytes(atom.data))
+            self._allocate_eh(atom)
+            # the FDEs, from the relocated bytes at the final address
+            atom.fdes = eh_frame.fde_table(data, atom.address, atom.file.name)
+            self._emit(ef, atom.value, data, "rodata", visible=False)
+        hdr = L.outputs[".eh_frame_hdr"]
+        by_pc = {}
+        for a in ef.atoms:
+            for pc, fde in a.fdes or ():
+                by_pc[pc] = fde      # later atoms (newer code) win
+        table = sorted(by_pc.items())
+        size = eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * len(table)
+        if size > hdr.limit:
+            raise NeedsFullLink("section .eh_frame_hdr is out of reserved room")
+        hdr.size = max(hdr.size, size)
+        L.eh_frame_fdes = len(table)
+        data = eh_frame.render_hdr(hdr.addr, ef.addr, table, len(table))
+        self._emit(hdr, 0, data, "rodata", visible=True)
+
+    def _allocate_eh(self, atom: Atom) -> None:
+        ef = atom.output
+        if not self.live:
+            for i, (off, cap) in enumerate(ef.free):
+                if atom.size <= cap:
+                    atom.value, atom.capacity = off, cap
+                    del ef.free[i]
+                    ef.atoms.append(atom)
+                    return
+        start = (ef.size + 3) & ~3
+        if start + atom.size > ef.limit:
+            raise NeedsFullLink("section .eh_frame is out of reserved room")
+        atom.value, atom.capacity = start, atom.size
+        ef.size = start + atom.size
+        ef.atoms.append(atom)
+
+    def _retire_fdes(self, atom: Atom) -> None:
+        """FDEs of code that is gone cover nothing (pc_range 0), so linear walkers of
+        .eh_frame (gdb) do not find them over reused room."""
+        ef = atom.output
+        for _pc, fde_addr in atom.fdes or []:
+            # before any new bytes: the new atom may reuse this room
+            self._emit(ef, fde_addr - ef.addr + 12, b"\0\0\0\0", "rodata", visible=False)
+
+    def update_metadata(self) -> None:
+        """Symbol table, section headers and ELF header: rewritten whole (they are not
+        loaded, so no program sees them change)."""
+        L = self.L
+        for o in L.alloc_sections:
+            if not o.is_nobits:
+                pass
+        symtab, strtab, first_global = L._build_symtab()
+        st, sr, sh = L.outputs[".symtab"], L.outputs[".strtab"], L.outputs[".shstrtab"]
+        st.info = first_global
+        off = st.offset
+        st.size, st.synthetic = len(symtab), symtab
+        sr.size, sr.synthetic = len(strtab), strtab
+        sr.offset = off + st.size
+        sh.offset = sr.offset + sr.size
+        shoff = (sh.offset + sh.size + 7) & ~7
+        self._emit_meta(st.offset, symtab)
+        self._emit_meta(sr.offset, strtab)
+        self._emit_meta(sh.offset, sh.synthetic)
+        from devlink.output.image import OutputImage
+        from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
+        ordered = sorted((o for o in L.outputs.values() if o.index), key=lambda o: o.index)
+        img = OutputImage([], Elf64_Ehdr.size + L.num_phdrs * Elf64_Phdr.size, shoff, (len(ordered) + 1) * Elf64_Shdr.size)
+        L._write_headers(img, ordered)
+        self._emit_meta(shoff, bytes(img.shdrs))
+        self._emit_meta(0, bytes(img.headers))
+        self.result.file_size = shoff + len(img.shdrs)
+
+    def _emit_meta(self, offset: int, data: bytes) -> None:
+        self.writes_visible.append(Write(offset, data, None, "meta", True))
+
+    def stamp_write(self) -> Write:
+        out = self.L.outputs[".devlink.stamp"]
+        return Write(out.offset, self.L.stamp_bytes(), None, "meta", True)
+
+    def _emit(self, out, offset_in_section: int, data: bytes, kind: str, visible: bool) -> None:
+        vaddr = out.addr + offset_in_section if out.is_alloc else None
+        w = Write(out.offset + offset_in_section, data, vaddr, kind, visible)
+        (self.writes_visible if visible else self.writes_invisible).append(w)
+
+
+def _kind(atom: Atom) -> str:
+    if atom.sh_flags & C.SHF_EXECINSTR:
+        return "function"
+    return "variable"
+
+
+def _relocs_equal(a: Atom, b: Atom) -> bool:
+    ra, rb = a.relocs, b.relocs
+    if ra is None or rb is None:
+        return (ra is None or not len(ra)) and (rb is None or not len(rb))
+    if len(ra) != len(rb):
+        return False
+    # offsets, types and addends; the symbols by name (indexes differ between builds)
+    if not (np.array_equal(ra["r_offset"], rb["r_offset"]) and np.array_equal(ra["r_addend"], rb["r_addend"])
+            and np.array_equal(ra["r_info"] & 0xFFFFFFFF, rb["r_info"] & 0xFFFFFFFF)):
+        return False
+    fa, fb = a.file, b.file
+    for ia, ib in zip((ra["r_info"] >> 32).tolist(), (rb["r_info"] >> 32).tolist()):
+        if _target_name(fa, ia) != _target_name(fb, ib):
+            return False
+    return True
+
+
+def _target_name(obj: ObjectFile, i: int) -> str:
+    sym = obj.symbols[i]
+    if sym is not None:
+        return sym.name
+    shndx = obj.st_shndx[i]
+    return "section:" + obj.section_name(shndx) + f"+{obj.st_value[i]}"
+
+
+def _subtable(t, rows: np.ndarray):
+    """`rows` of table `t` as a table of their own, one atom entry per row (the
+    relaxation edits are already in the file)."""
+    from devlink.link.relocs import RelocTable
+    atoms = [t.atoms[i] for i in t.aidx[rows].tolist()]
+    return RelocTable(t.obj, atoms, np.arange(len(rows), dtype=np.int64), t.offs[rows], t.types[rows],
+                      t.syms[rows], t.addend[rows], t.kinds[rows], t.from_alloc[rows], t.in_code[rows], None)
