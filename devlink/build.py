@@ -1,14 +1,30 @@
-"""`devlink build`: compile the C sources (in parallel), then link with devlink's linker."""
+"""`devlink build`: compile what changed, then link incrementally when it can.
+
+The first build compiles every source and links from scratch; it keeps its objects and
+the link state under `.devlink/<output>/`.  A later build recompiles only sources whose
+file or headers (from the compiler's depfiles) changed, reads only objects whose bytes
+changed, and updates the output in place (devlink.link.incremental).  A build where
+nothing changed reads a small manifest and a few file stats and stops; it does not even
+import numpy.
+
+An interrupted update is finished from its journal by the next build; a corrupt or
+foreign state is rebuilt with a one-line notice.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
+import signal
 import subprocess
-import tempfile
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from devlink import __version__
 from devlink.errors import DevlinkError
+from devlink.link import state as st
 from devlink.link.toolchain import find_cc
 
 #: flags devlink adds to every compile: one section per function and variable (each
@@ -16,35 +32,196 @@ from devlink.link.toolchain import find_cc
 REQUIRED_CFLAGS = ["-fPIC", "-ffunction-sections", "-fdata-sections", "-g"]
 
 
-def compile_source(cc: str, src: str, obj: str, cflags: list[str]) -> None:
+class FaultInjector:
+    """Test hook: DEVLINK_FAULT=N kills devlink (SIGKILL) at the N-th write step."""
+
+    def __init__(self):
+        v = os.environ.get("DEVLINK_FAULT")
+        self.at = int(v) if v and v.isdigit() else None
+        self.count = 0
+
+    def __call__(self, where: str) -> None:
+        if self.at is None:
+            return
+        self.count += 1
+        if self.count == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str | None = None) -> None:
     if not os.path.exists(src):
         raise DevlinkError(f"source file {src!r} not found; check the path")
-    cmd = shlex.split(cc) + ["-c"] + REQUIRED_CFLAGS + list(cflags) + [src, "-o", obj]
+    cmd = shlex.split(cc) + ["-c"] + REQUIRED_CFLAGS + list(cflags)
+    if depfile:
+        cmd += ["-MMD", "-MF", depfile]
+    cmd += [src, "-o", obj]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:
         raise DevlinkError(f"cannot run the C compiler {cc!r}: {e.strerror}; install gcc or set CC") from None
     if p.stderr:
-        import sys
         sys.stderr.write(p.stderr)
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
 
 
+def read_depfile(path: str) -> list[str]:
+    """The prerequisites make-style depfile `path` lists (the source and its headers)."""
+    try:
+        with open(path) as f:
+            text = f.read().replace("\\\n", " ")
+    except OSError:
+        return []
+    _, _, deps = text.partition(":")
+    return [d.replace("\\ ", " ") for d in shlex.split(deps.replace("\\ ", "\0")) if d] if deps else []
+
+
+def options_key(args, cc: str | None) -> str:
+    blob = json.dumps([__version__, cc, args.cflags, args.link_items, args.lib_dirs, args.export_dynamic,
+                       [os.path.abspath(s) for s in args.sources]])
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
 def build(args) -> None:
-    from devlink.link.linker import LinkOptions, Linker
-    from devlink.output.writer import write_file
+    out = args.output
+    sdir = st.state_dir(out)
+    fault = FaultInjector()
     cc = find_cc() if args.sources else None
-    with tempfile.TemporaryDirectory(prefix="devlink-build-") as tmp:
-        objs = [os.path.join(tmp, f"{i}-{os.path.splitext(os.path.basename(s))[0]}.o")
-                for i, s in enumerate(args.sources)]
-        if args.sources:
-            with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(args.sources)))) as pool:
-                futures = [pool.submit(compile_source, cc, s, o, args.cflags) for s, o in zip(args.sources, objs)]
-                for f in futures:
-                    f.result()
-        inputs = [objs[int(x[5:])] if x.startswith("@src:") else x for x in args.link_items]
-        opts = LinkOptions(output=args.output, inputs=inputs, lib_dirs=args.lib_dirs,
-                           export_dynamic=args.export_dynamic, cc=cc)
-        image = Linker(opts).link()
-        write_file(args.output, image)
+    okey = options_key(args, cc)
+    # an update cut short is finished first, before anything looks at the output
+    if os.path.exists(os.path.join(sdir, "journal")):
+        if st.replay_journal(sdir, out, fault):
+            _say(args, f"finished an interrupted update of {out}")
+    manifest = st.load_manifest(sdir)
+    if manifest is not None and manifest.get("options") == okey and _up_to_date(manifest, out):
+        _say(args, f"{out} is up to date")
+        return
+    os.makedirs(os.path.join(sdir, "obj"), exist_ok=True)
+    objects = _compile(args, cc, sdir, manifest if manifest and manifest.get("options") == okey else None)
+    inputs = [objects[int(x[5:])] if x.startswith("@src:") else x for x in args.link_items]
+    _link(args, inputs, out, sdir, okey, manifest, fault)
+
+
+def _say(args, msg: str) -> None:
+    if args.verbose:
+        print(f"devlink: {msg}", file=sys.stderr)
+
+
+def _up_to_date(manifest: dict, out: str) -> bool:
+    for path, key in manifest.get("stats", {}).items():
+        if list(st.stat_key(path) or ()) != key:
+            return False
+    stamp = st.read_stamp(out, manifest.get("stamp_offset", 0))
+    return stamp is not None and stamp.hex() == manifest.get("stamp")
+
+
+def _object_path(sdir: str, index: int, src: str) -> str:
+    tag = hashlib.blake2b(os.path.abspath(src).encode(), digest_size=4).hexdigest()
+    base = os.path.splitext(os.path.basename(src))[0]
+    return os.path.join(sdir, "obj", f"{base}-{tag}.o")
+
+
+def _compile(args, cc, sdir: str, manifest: dict | None) -> list[str]:
+    """Compile the sources whose file or headers changed; returns the object paths."""
+    old = (manifest or {}).get("sources", {})
+    todo = []
+    objects = []
+    for i, src in enumerate(args.sources):
+        obj = _object_path(sdir, i, src)
+        objects.append(obj)
+        entry = old.get(os.path.abspath(src))
+        fresh = entry is not None and os.path.exists(obj) and all(
+            list(st.stat_key(d) or ()) == key for d, key in entry.get("deps", {}).items())
+        if not fresh:
+            todo.append((src, obj))
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, min(args.jobs, len(todo)))) as pool:
+            futures = [pool.submit(compile_source, cc, s, o, args.cflags, o[:-2] + ".d") for s, o in todo]
+            for f in futures:
+                f.result()
+    return objects
+
+
+def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dict | None, fault) -> None:
+    from devlink.link.incremental import NeedsFullLink, update_objects
+    from devlink.link.linker import LinkOptions, Linker
+    hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l") and os.path.isfile(p)}
+    usable = (manifest is not None and manifest.get("options") == okey and manifest.get("inputs") == inputs
+              and os.path.exists(out))
+    if usable:
+        changed = {p: h for p, h in hashes.items() if manifest.get("hashes", {}).get(p) != h}
+        if any(not p.endswith(".o") for p in changed):
+            usable = False           # an archive or library changed: relink
+    if usable:
+        stamp = st.read_stamp(out, manifest.get("stamp_offset", 0))
+        if stamp is None or stamp.hex() != manifest.get("stamp"):
+            print(f"devlink: {out} does not match its link state (changed outside devlink, or an interrupted "
+                  f"update); relinking from scratch", file=sys.stderr)
+            usable = False
+    if usable and not changed:
+        _save_manifest(sdir, args, inputs, hashes, okey, manifest["stamp_offset"], manifest["stamp"])
+        return
+    if usable:
+        try:
+            linker = st.load_state(sdir)
+        except st.StateError as e:
+            print(f"devlink: {e}; relinking from scratch", file=sys.stderr)
+            linker = None
+        if linker is not None:
+            try:
+                changes = {}
+                for p in changed:
+                    with open(p, "rb") as f:
+                        changes[p] = f.read()
+                result = update_objects(linker, changes)
+            except NeedsFullLink as e:
+                _say(args, f"full relink: {e}")
+            else:
+                _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault)
+                _say(args, f"updated {out}: {result.summary()}")
+                return
+    linker = Linker(LinkOptions(output=out, inputs=inputs, lib_dirs=args.lib_dirs,
+                                export_dynamic=args.export_dynamic, cc=args.cc if hasattr(args, "cc") else None))
+    image = linker.link()
+    from devlink.output.writer import write_file
+    write_file(out, image)
+    stamp_sec = linker.outputs[".devlink.stamp"]
+    try:
+        st.commit_state(sdir, st.save_state(sdir, linker))
+        _save_manifest(sdir, args, inputs, hashes, okey, stamp_sec.offset, linker.stamp_bytes().hex())
+    except OSError as e:
+        print(f"devlink: cannot save the link state in {sdir} ({e.strerror}); the next build links from scratch",
+              file=sys.stderr)
+
+
+def _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault) -> None:
+    """Invisible writes (unused room) straight away; the rest through a journal."""
+    from devlink.output.writer import pwrite_all
+    invisible = [w for w in result.writes if not w.visible]
+    visible = [w for w in result.writes if w.visible]
+    pwrite_all(out, invisible, fault=fault)
+    tmp = st.save_state(sdir, linker)
+    fault("state")
+    st.write_journal(sdir, visible, result.file_size)
+    fault("journal")
+    st.commit_state(sdir, tmp)
+    stamp_sec = linker.outputs[".devlink.stamp"]
+    _save_manifest(sdir, args, inputs, hashes, okey, stamp_sec.offset, linker.stamp_bytes().hex())
+    fault("manifest")
+    st.replay_journal(sdir, out, fault)
+
+
+def _save_manifest(sdir, args, inputs, hashes, okey, stamp_offset, stamp) -> None:
+    sources = {}
+    stats = {}
+    for i, src in enumerate(args.sources):
+        obj = _object_path(sdir, i, src)
+        deps = read_depfile(obj[:-2] + ".d") or [src]
+        dep_stats = {os.path.abspath(d): list(st.stat_key(d) or ()) for d in deps}
+        sources[os.path.abspath(src)] = {"obj": obj, "deps": dep_stats}
+        stats.update(dep_stats)
+    for p in inputs:
+        if not p.startswith("-l") and p not in {s["obj"] for s in sources.values()}:
+            stats[os.path.abspath(p)] = list(st.stat_key(p) or ())
+    st.save_manifest(sdir, {"options": okey, "inputs": inputs, "hashes": hashes, "sources": sources,
+                            "stats": stats, "stamp_offset": stamp_offset, "stamp": stamp})

@@ -17,6 +17,8 @@ devlink {build} [options] inputs...
 
 Commands:
   build     compile C sources and link them, like `cc -o prog a.c b.o libx.a -lm`
+  symbols   the program's functions and variables: stub, atom, size/capacity, GOT cell
+  got       the program's GOT: function cells and constant entries
 
 Run `devlink build --help` for the options of a command.
 """
@@ -118,6 +120,61 @@ def cmd_build(argv: list[str]) -> int:
     return 0
 
 
+def _load_linker(output: str):
+    from devlink.link import state as st
+    sdir = st.state_dir(output)
+    manifest = st.load_manifest(sdir)
+    if manifest is None:
+        raise DevlinkError(f"no devlink link state for {output!r}; build it with `devlink build -o {output} ...` first")
+    try:
+        return st.load_state(sdir)
+    except st.StateError as e:
+        raise DevlinkError(f"{e}; rebuild with `devlink build`") from None
+
+
+def cmd_table(which: str, argv: list[str]) -> int:
+    import json
+    p = argparse.ArgumentParser(prog=f"devlink {which}", description=(
+        "Print the program's functions (stub, atom, size/capacity, GOT cell and target, generation) and "
+        "variables" if which == "symbols" else "Print the program's GOT: function cells and constant entries"))
+    p.add_argument("program", nargs="?", help="the output devlink built (default: a.out)")
+    p.add_argument("-o", dest="output", help="same as PROGRAM")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    a = p.parse_args(argv)
+    output = a.output or a.program or "a.out"
+    linker = _load_linker(output)
+    from devlink import tables as T
+    if which == "symbols":
+        rows = T.function_rows(linker) + T.variable_rows(linker)
+        if a.json:
+            print(json.dumps({"program": output, "generation": linker.generation, "symbols": rows}, indent=1))
+            return 0
+        print(f"{output}: generation {linker.generation}")
+        print(f"{'name':32} {'stub':>10} {'atom':>10} {'size/cap':>11} {'GOT':>5} {'cell':>10} {'target':>10} gen")
+        for r in rows:
+            if r["kind"] == "function":
+                sc = f"{r['size']}/{r['capacity']}" if r.get("atom") is not None else "-"
+                slot = "-" if r.get("got_slot") is None else str(r["got_slot"])
+                name = r["name"] + (" (removed)" if r.get("removed") else "") + (" (import)" if r.get("import") else "")
+                print(f"{name[:32]:32} {T.fmt_addr(r['stub']):>10} {T.fmt_addr(r['atom']):>10} {sc:>11} {slot:>5} "
+                      f"{T.fmt_addr(r['got_cell']):>10} {T.fmt_addr(r['got_target']):>10} {r['generation'] or '-'}")
+        for r in rows:
+            if r["kind"] != "function":
+                print(f"{r['name'][:32]:32} {'':>10} {T.fmt_addr(r['address']):>10} {str(r['size']):>11} "
+                      f"{r['section']:>16} {r['generation']}")
+        return 0
+    rows = T.got_rows(linker)
+    if a.json:
+        print(json.dumps({"program": output, "generation": linker.generation, "got": rows}, indent=1))
+        return 0
+    print(f"{output}: generation {linker.generation}")
+    print(f"{'section':15} {'index':>5} {'address':>10}  {'kind':9} {'target':>10}  name")
+    for r in rows:
+        print(f"{r['section']:15} {r['index']:>5} {T.fmt_addr(r['address']):>10}  {r['kind']:9} "
+              f"{T.fmt_addr(r['target']):>10}  {r['name']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -127,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devlink {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
-    commands = {"build": cmd_build}
+    commands = {"build": cmd_build, "symbols": lambda a: cmd_table("symbols", a),
+                "got": lambda a: cmd_table("got", a)}
     try:
         if cmd not in commands:
             raise DevlinkError(f"unknown command {cmd!r}; run `devlink --help` for the commands")
@@ -138,3 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("devlink: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # `devlink symbols | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -8,3 +8,10 @@ _TESTS = Path(__file__).resolve().parent
 for _p in (str(_TESTS.parent), str(_TESTS)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+
+# Subprocesses (`python -m devlink ...`) must run this checkout too, whatever devlink
+# is installed in site-packages.
+import os  # noqa: E402
+
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(_TESTS.parent)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])

@@ -51,6 +51,15 @@ class RawObject:
     symtab_shndx: np.ndarray | None = None                       # SHT_SYMTAB_SHNDX
     view: memoryview | None = None
 
+    def __getstate__(self):
+        state = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        state["view"] = None
+        return state
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+
     def section_bytes(self, sec: RawSection) -> memoryview:
         if sec.sh_type == C.SHT_NOBITS:
             return memoryview(b"")

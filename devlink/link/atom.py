@@ -61,6 +61,18 @@ class Atom:
         #: placed in room nothing used before (writing it changes no running code)
         self.fresh = False
 
+    def __getstate__(self):
+        state = {k: getattr(self, k) for k in self.__slots__}
+        # bytes of an input section are a view into its object; restored on load
+        state["data"] = bytes(self.data) if self.file is None else None
+        return state
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        if self.data is not None:
+            self.data = memoryview(self.data)
+
     @property
     def address(self) -> int:
         return self.output.addr + self.value

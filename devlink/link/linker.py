@@ -111,6 +111,28 @@ class Linker:
         #: objects whose local symbols need per-symbol address work (IFUNCs)
         self.files_with_local_specials: set = set()
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("image", None)        # the full output is on disk, not in the state
+        return state
+
+    def restore_after_load(self) -> None:
+        """Point input atoms back at their bytes inside their objects."""
+        for obj in self.objects:
+            raw = obj.raw
+            for atom in obj.atoms:
+                if atom is not None and atom.data is None:
+                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+            if obj.table is not None:
+                for atom in obj.table.atoms:
+                    if atom.data is None:
+                        atom.data = raw.section_bytes(raw.sections[atom.shndx])
+        for out in self.outputs.values():
+            for atom in out.atoms:
+                if atom.data is None and atom.file is not None:
+                    raw = atom.file.raw
+                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+
     # ------------------------------------------------------------------------------------
     def link(self) -> OutputImage:
         """Link the inputs; return the output image (the caller writes it)."""

@@ -38,3 +38,20 @@ def write_file(path: str, image) -> None:
         except OSError:
             pass
         raise DevlinkError(f"cannot write {path!r}: {e.strerror}; check the directory exists and is writable") from None
+
+
+def pwrite_all(path: str, writes, fault=None) -> None:
+    """Write (offset, data) pieces into an existing file in place."""
+    if not writes:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as e:
+        raise DevlinkError(f"cannot open {path!r} for writing: {e.strerror}") from None
+    try:
+        for w in writes:
+            os.pwrite(fd, w.data, w.offset)
+            if fault:
+                fault("write")
+    finally:
+        os.close(fd)
