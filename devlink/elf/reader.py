@@ -188,8 +188,7 @@ def read_object(path: str, data: bytes) -> RawObject:
     raw = RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table)
     _check_sections(raw)
     _check_symbols(raw)
-    for target, table in relocs.items():
-        _check_relocs(raw, sections[target], table)
+    _check_relocs(raw, relocs)
     return raw
 
 
@@ -282,24 +281,32 @@ def _reloc_widths() -> np.ndarray:
 _RELOC_WIDTHS: np.ndarray | None = None
 
 
-def _check_relocs(raw: RawObject, target: RawSection, table: np.ndarray) -> None:
-    """Every relocation's field lies inside the section it patches."""
-    if not len(table):
+def _check_relocs(raw: RawObject, relocs: dict[int, np.ndarray]) -> None:
+    """Every relocation's field lies inside the section it patches (one check over all
+    of the object's tables)."""
+    tables = [(raw.sections[t], tab) for t, tab in relocs.items() if len(tab)]
+    if not tables:
         return
-    if target.sh_type == C.SHT_NOBITS:
-        raise DevlinkError(f"{raw.path}: section {target.name} has no contents (SHT_NOBITS) but has relocations; "
-                           f"the object is corrupt, rebuild it")
-    size = target.sh_size
-    offs = table["r_offset"]
-    types = table["r_info"] & np.uint64(0xFFFFFFFF)
+    for target, _ in tables:
+        if target.sh_type == C.SHT_NOBITS:
+            raise DevlinkError(f"{raw.path}: section {target.name} has no contents (SHT_NOBITS) but has relocations; "
+                               f"the object is corrupt, rebuild it")
+    whole = np.concatenate([tab.view("<u8").reshape(-1, 3) for _, tab in tables])
+    sizes = np.repeat(np.array([t.sh_size for t, _ in tables], np.uint64), [len(tab) for _, tab in tables])
+    offs = whole[:, 0]
+    types = whole[:, 1] & np.uint64(0xFFFFFFFF)
     width = _reloc_widths()[np.minimum(types, np.uint64(255)).astype(np.intp)]
     width[types > 255] = 0
-    over = offs > np.uint64(size)
-    over |= np.where(over, np.uint64(0), offs) + width > np.uint64(size)
+    over = offs > sizes
+    over |= np.where(over, np.uint64(0), offs) + width > sizes
     if over.any():
         j = int(np.argmax(over))
-        raise DevlinkError(f"{raw.path}: relocation {j} for section {target.name} patches offset {int(offs[j]):#x}, "
-                           f"outside the section ({size:#x} bytes); the object is corrupt, rebuild it")
+        for target, tab in tables:           # which table row j is in
+            if j < len(tab):
+                break
+            j -= len(tab)
+        raise DevlinkError(f"{raw.path}: relocation {j} for section {target.name} patches offset {int(tab['r_offset'][j]):#x}, "
+                           f"outside the section ({target.sh_size:#x} bytes); the object is corrupt, rebuild it")
 
 
 # --- archives -----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def pad_to_ideal(size: int) -> int:
 class Atom:
     __slots__ = ("file", "shndx", "name", "sh_type", "sh_flags", "size", "alignment",
                  "capacity", "output", "value", "relocs", "alive", "data", "priority",
-                 "entries", "input_order", "fdes", "generation", "fresh")
+                 "entries", "input_order", "fdes", "generation", "fresh", "slot")
 
     def __init__(self, file, shndx: int, name: str, sh_type: int, sh_flags: int, size: int,
                  alignment: int, data: memoryview, relocs: np.ndarray | None):
@@ -60,6 +60,8 @@ class Atom:
         self.generation = 1
         #: placed in room nothing used before (writing it changes no running code)
         self.fresh = False
+        #: index in its output section's atom list (replaced in O(1) by an update)
+        self.slot = -1
 
     def __getstate__(self):
         state = {k: getattr(self, k) for k in self.__slots__}

@@ -144,15 +144,18 @@ def fde_table(data, addr: int, where: str = ".eh_frame") -> list[tuple[int, int]
     return out
 
 
-def render_hdr(hdr_addr: int, eh_frame_addr: int, table: list[tuple[int, int]], nslots: int) -> bytes:
-    """`.eh_frame_hdr` version 1: pcrel eh_frame_ptr, udata4 count, datarel sdata4 table."""
-    out = bytearray(HDR_HEADER + HDR_ENTRY * nslots)
+def render_hdr(hdr_addr: int, eh_frame_addr: int, table, nslots: int) -> bytes:
+    """`.eh_frame_hdr` version 1: pcrel eh_frame_ptr, udata4 count, datarel sdata4 table.
+    `table`: sorted (initial location, FDE address) pairs (a list or an (n, 2) array)."""
+    import numpy as np
+    arr = np.asarray(table, np.int64).reshape(-1, 2)
+    out = bytearray(HDR_HEADER + HDR_ENTRY * max(nslots, len(arr)))
     struct.pack_into("<BBBBiI", out, 0, 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4, DW_EH_PE_udata4,
-                     DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), len(table))
-    for i, (pc, fde) in enumerate(table):
-        if not (-2**31 <= pc - hdr_addr < 2**31):
-            raise DevlinkError(f".eh_frame: an FDE covers {pc:#x}, too far from the code to index; an input's unwind table is corrupt")
-        struct.pack_into("<ii", out, HDR_HEADER + i * HDR_ENTRY, pc - hdr_addr, fde - hdr_addr)
+                     DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), len(arr))
+    rel = arr - hdr_addr
+    if len(rel) and (rel.min() < -2**31 or rel.max() >= 2**31):
+        raise DevlinkError(".eh_frame: an FDE covers code too far from the unwind table to index; an input's unwind table is corrupt")
+    out[HDR_HEADER:HDR_HEADER + 8 * len(rel)] = rel.astype("<i4").tobytes()
     return bytes(out)
 
 

@@ -85,7 +85,14 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     """Replace the objects named in `changes` (bytes), add new ones, remove those mapped
     to None.  `live`: a program runs this layout, so code is never rewritten in place
     and freed room is not reused."""
-    return IncrementalUpdate(linker, changes, live).run()
+    import gc
+    was_enabled = gc.isenabled()
+    gc.disable()              # the link state is a large graph; nothing here is cyclic garbage
+    try:
+        return IncrementalUpdate(linker, changes, live).run()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
@@ -258,24 +265,29 @@ class IncrementalUpdate:
         return False
 
     def check_relocations(self) -> None:
+        """Relocation types devlink cannot apply, over each new object's whole table."""
         from devlink.link.relocs import type_tables
-        kind_table, special, _, _ = type_tables()
+        kind_table, _, _, _ = type_tables()
         for obj in self.new.values():
-            for atom in obj.atoms:
-                if atom is None or atom.relocs is None or not len(atom.relocs):
-                    continue
-                types = (atom.relocs["r_info"] & 0xFFFFFFFF).astype(np.int64)
-                bad = (types >= 256) | (kind_table[np.minimum(types, 255)] < 0) & ~np.isin(types, arch.TLS_SEQUENCE_TYPES)
-                if bad.any():
-                    j = int(np.argmax(bad))
-                    t = int(types[j])
-                    hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it")
-                    raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {obj.name}: section "
-                                       f"{atom.name}+{int(atom.relocs['r_offset'][j]):#x}: {hint}")
-                syms = (atom.relocs["r_info"] >> 32)
-                if len(syms) and int(syms.max()) >= len(obj.symbols):
-                    raise DevlinkError(f"{obj.name}: a relocation in section {atom.name} names a symbol past the end "
-                                       f"of the symbol table; the object is corrupt, rebuild it")
+            tabs = [(a, a.relocs) for a in obj.atoms if a is not None and a.relocs is not None and len(a.relocs)]
+            if not tabs:
+                continue
+            whole = np.concatenate([r.view("<u8").reshape(-1, 3) for _, r in tabs])
+            types = (whole[:, 1] & 0xFFFFFFFF).astype(np.int64)
+            bad = (types >= 256) | ((kind_table[np.minimum(types, 255)] < 0) & ~np.isin(types, arch.TLS_SEQUENCE_TYPES))
+            if bad.any():
+                j = int(np.argmax(bad))
+                for atom, r in tabs:
+                    if j < len(r):
+                        break
+                    j -= len(r)
+                t = int(r["r_info"][j] & 0xFFFFFFFF)
+                hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it")
+                raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {obj.name}: section "
+                                   f"{atom.name}+{int(r['r_offset'][j]):#x}: {hint}")
+            if int((whole[:, 1] >> 32).max()) >= len(obj.symbols):
+                raise DevlinkError(f"{obj.name}: a relocation names a symbol past the end of the symbol table; "
+                                   f"the object is corrupt, rebuild it")
 
     def rebind_symbols(self) -> None:
         """Old definitions out, new ones in; globals keep their Symbol records (other
@@ -293,8 +305,9 @@ class IncrementalUpdate:
                     sym.shndx = C.SHN_UNDEF
                     sym.bind = C.STB_WEAK
                     sym.flags &= ~SymbolFlags.STUB
-            for name, refs in list(L.symtab.referenced_by.items()):
-                if obj in refs:
+            for name in set(obj.ref_names):
+                refs = L.symtab.referenced_by.get(name)
+                if refs:
                     L.symtab.referenced_by[name] = [o for o in refs if o is not obj]
         for name, obj in self.new.items():
             L.symtab.add_object(obj)
@@ -376,8 +389,7 @@ class IncrementalUpdate:
                         if sym.bind != C.STB_LOCAL and sym.name in self.new_defs:
                             continue
                         self.result.removed.append(DeclChange(sym.name, name, _kind(a), a.address, None, a.size, 0))
-                    out = a.output
-                    out.atoms.remove(a)
+                    _remove(a)
         for name, old in self.old.items():
             if name not in self.new:
                 raise NeedsFullLink(f"{name} was removed from the program")
@@ -396,7 +408,7 @@ class IncrementalUpdate:
             raise NeedsFullLink(f"{obj.name}: its {atom.name} outgrew the room it had")
         atom.value, atom.capacity = prev.value, prev.capacity
         out = atom.output
-        out.atoms[out.atoms.index(prev)] = atom
+        _replace(prev, atom)
         self.debug_replaced.add(id(prev))
         self.debug_atoms.append((atom, prev))
 
@@ -404,7 +416,7 @@ class IncrementalUpdate:
         out = prev.output
         atom.value = prev.value
         atom.capacity = prev.capacity
-        out.atoms[out.atoms.index(prev)] = atom
+        _replace(prev, atom)
         self.placed.append(atom)
 
     def _place(self, obj: ObjectFile, atom: Atom, prev: Atom | None, key: tuple, syms_by_atom: dict) -> None:
@@ -425,7 +437,7 @@ class IncrementalUpdate:
                     atom.generation = prev.generation if same else self.result.generation
                     return
                 self._free(prev)
-                prev.output.atoms.remove(prev)
+                _remove(prev)
                 self._allocate(atom)
                 self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, atom.address,
                                                       prev.size, atom.size))
@@ -440,7 +452,7 @@ class IncrementalUpdate:
                 atom.generation = prev.generation if same else self.result.generation
                 return
             self._free(prev)
-            prev.output.atoms.remove(prev)
+            _remove(prev)
             self._allocate(atom)
             change = DeclChange(names[0], obj.name, _kind(atom), prev.address, atom.address, prev.size, atom.size)
             self.result.changed.append(change)
@@ -468,7 +480,7 @@ class IncrementalUpdate:
                     atom.value = start
                     atom.capacity = off + cap - start
                     del out.free[i]
-                    out.atoms.append(atom)
+                    _append(atom)
                     self.placed.append(atom)
                     atom.generation = self.result.generation
                     return
@@ -478,7 +490,7 @@ class IncrementalUpdate:
         atom.value = start
         atom.capacity = want
         out.size = start + want
-        out.atoms.append(atom)
+        _append(atom)
         self.placed.append(atom)
         atom.generation = self.result.generation
         atom.fresh = True
@@ -518,6 +530,7 @@ class IncrementalUpdate:
                         stub.symbol, stub.atom, stub.offset = sym, atom, sym.value
                     by_entry[entry] = index
                     seen.add(index)
+                    obj.stub_indexes.append(index)
                     if atom.entries is None:
                         atom.entries = []
                     atom.entries.append(sym.value)
@@ -526,8 +539,9 @@ class IncrementalUpdate:
                 L.extras.update(sym, stub=index)
         # functions of the replaced objects that are gone: their cells trap
         for obj in self.old.values():
-            for key in [k for k, v in L.stub_by_key.items() if k[0] in ("", obj.name) and v not in seen]:
-                index = L.stub_by_key[key]
+            for index in obj.stub_indexes:
+                if index in seen:
+                    continue
                 stub = L.stubs.stubs[index]
                 if stub.atom is None or stub.atom.file is not obj:
                     continue
@@ -551,6 +565,7 @@ class IncrementalUpdate:
         L = self.L
         stub = L.stubs.stubs[index]
         value = stub.atom.address + stub.offset
+        L.set_stub_entry(index, value)
         self._emit_cell(stub.cell, value)
 
     def _emit_cell(self, cell: int, value: int) -> None:
@@ -571,12 +586,16 @@ class IncrementalUpdate:
         self.placed.remove(atom)
         self._emit(atom.output, atom.value, code, "code", visible=False)
         stub.atom, stub.offset = atom, 0
+        L.set_stub_entry(index, 0)          # nothing refers to the trap as an entry
         self._emit_cell(stub.cell, atom.address)
 
     # --- relocations ------------------------------------------------------------------------
     def scan_new_objects(self) -> None:
         L = self.L
-        flags_before = {id(s): s.flags for s in L.symtab.globals.values() if s.flags & SymbolFlags.IMPORT}
+        # imports the new objects name: none may become a COPY or canonical PLT
+        named = {id(s): s for o in self.new.values() for s in o.symbols[o.raw.first_global:]
+                 if s is not None and s.flags & SymbolFlags.IMPORT}
+        flags_before = {k: s.flags for k, s in named.items()}
         got_before = len(L.got.entries)
         stubs_before = len(L.stubs.stubs)
         copies_before = len(L.copy_atoms)
@@ -587,8 +606,8 @@ class IncrementalUpdate:
         if len(L.copy_atoms) != copies_before:
             raise NeedsFullLink("an object now reads a shared library's variable directly (a COPY relocation); "
                                 "build it with -fPIC")
-        for s in L.symtab.globals.values():
-            if s.flags & SymbolFlags.CANONICAL_PLT and not (flags_before.get(id(s), 0) & SymbolFlags.CANONICAL_PLT):
+        for k, s in named.items():
+            if s.flags & SymbolFlags.CANONICAL_PLT and not (flags_before[k] & SymbolFlags.CANONICAL_PLT):
                 raise NeedsFullLink(f"the address of library function {s.name!r} is now taken absolutely")
         got = L.outputs[".got"]
         if len(L.got.entries) * 8 > got.limit:
@@ -739,23 +758,26 @@ class IncrementalUpdate:
         ef = L.outputs[".eh_frame"]
         # the replaced objects' FDEs: gone unless a program may still run that code
         for obj in self.old.values():
-            for a in [a for a in ef.atoms if a.file is obj]:
+            for a in obj.atoms:
+                if a is None or a.output is not ef or a.slot < 0 or ef.atoms[a.slot] is not a:
+                    continue
                 if not self.live:
                     self._retire_fdes(a)
                     ef.free.append((a.value, a.capacity))
-                    ef.atoms.remove(a)
+                    _remove(a)
         for atom in self.eh_new:
             data = self.eh_buffers.get(id(atom), bytes(atom.data))
             self._allocate_eh(atom)
             # the FDEs, from the relocated bytes at the final address
-            atom.fdes = eh_frame.fde_table(data, atom.address, atom.file.name)
+            atom.fdes = np.array(eh_frame.fde_table(data, atom.address, atom.file.name), np.int64).reshape(-1, 2)
             self._emit(ef, atom.value, data, "rodata", visible=False)
         hdr = L.outputs[".eh_frame_hdr"]
-        by_pc = {}
-        for a in ef.atoms:
-            for pc, fde in a.fdes or ():
-                by_pc[pc] = fde      # later atoms (newer code) win
-        table = sorted(by_pc.items())
+        parts = [a.fdes for a in ef.atoms if a is not None and a.fdes is not None and len(a.fdes)]
+        table = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+        # one entry per code address: later atoms (newer code) win
+        rev = table[::-1]
+        _, first = np.unique(rev[:, 0], return_index=True)
+        table = rev[first]
         size = eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * len(table)
         if size > hdr.limit:
             raise NeedsFullLink("section .eh_frame_hdr is out of reserved room")
@@ -771,20 +793,20 @@ class IncrementalUpdate:
                 if atom.size <= cap:
                     atom.value, atom.capacity = off, cap
                     del ef.free[i]
-                    ef.atoms.append(atom)
+                    _append(atom)
                     return
         start = (ef.size + 3) & ~3
         if start + atom.size > ef.limit:
             raise NeedsFullLink("section .eh_frame is out of reserved room")
         atom.value, atom.capacity = start, atom.size
         ef.size = start + atom.size
-        ef.atoms.append(atom)
+        _append(atom)
 
     def _retire_fdes(self, atom: Atom) -> None:
         """FDEs of code that is gone cover nothing (pc_range 0), so linear walkers of
         .eh_frame (gdb) do not find them over reused room."""
         ef = atom.output
-        for _pc, fde_addr in atom.fdes or []:
+        for _pc, fde_addr in (atom.fdes.tolist() if atom.fdes is not None else []):
             # before any new bytes: the new atom may reuse this room
             self._emit(ef, fde_addr - ef.addr + 12, b"\0\0\0\0", "rodata", visible=False)
 
@@ -795,8 +817,22 @@ class IncrementalUpdate:
         for o in L.alloc_sections:
             if not o.is_nobits:
                 pass
-        symtab, strtab, first_global = L._build_symtab()
+        for name in self.old:
+            if name not in self.new:
+                L.symtab_builder.drop_object(name)
+        old_globals = [s for o in self.old.values() for s in o.symbols[o.raw.first_global:] if s is not None]
         st, sr, sh = L.outputs[".symtab"], L.outputs[".strtab"], L.outputs[".shstrtab"]
+        built = L._build_symtab(list(self.new.values()), old_globals, partial=True)
+        if len(built) == 2:
+            # same shape as before: only the rows (and names) that changed
+            sym_writes, str_writes = built
+            for off, data in sym_writes:
+                self._emit_meta(st.offset + off, data)
+            for off, data in str_writes:
+                self._emit_meta(sr.offset + off, data)
+            self._write_headers_only(st, sr, sh)
+            return
+        symtab, strtab, first_global = built
         st.info = first_global
         off = st.offset
         st.size, st.synthetic = len(symtab), symtab
@@ -816,6 +852,17 @@ class IncrementalUpdate:
         self._emit_meta(0, bytes(img.headers))
         self.result.file_size = shoff + len(img.shdrs)
 
+    def _write_headers_only(self, st, sr, sh) -> None:
+        L = self.L
+        from devlink.output.image import OutputImage
+        from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
+        shoff = (sh.offset + sh.size + 7) & ~7
+        ordered = sorted((o for o in L.outputs.values() if o.index), key=lambda o: o.index)
+        img = OutputImage([], Elf64_Ehdr.size + L.num_phdrs * Elf64_Phdr.size, shoff, (len(ordered) + 1) * Elf64_Shdr.size)
+        L._write_headers(img, ordered)
+        self._emit_meta(shoff, bytes(img.shdrs))
+        self.result.file_size = shoff + len(img.shdrs)
+
     def _emit_meta(self, offset: int, data: bytes) -> None:
         self.writes_visible.append(Write(offset, data, None, "meta", True))
 
@@ -829,6 +876,21 @@ class IncrementalUpdate:
         (self.writes_visible if visible else self.writes_invisible).append(w)
 
 
+def _replace(prev: Atom, atom: Atom) -> None:
+    """`atom` takes `prev`'s place in its output section's list (O(1))."""
+    atom.slot = prev.slot
+    prev.output.atoms[prev.slot] = atom
+
+
+def _remove(atom: Atom) -> None:
+    atom.output.atoms[atom.slot] = None      # a hole; lists are only walked whole at full links
+
+
+def _append(atom: Atom) -> None:
+    atom.slot = len(atom.output.atoms)
+    atom.output.atoms.append(atom)
+
+
 def _kind(atom: Atom) -> str:
     if atom.sh_flags & C.SHF_EXECINSTR:
         return "function"
@@ -836,28 +898,33 @@ def _kind(atom: Atom) -> str:
 
 
 def _relocs_equal(a: Atom, b: Atom) -> bool:
+    """Same relocations: offsets, types and addends, and the same targets by name
+    (symbol indexes differ between two builds of an object)."""
     ra, rb = a.relocs, b.relocs
     if ra is None or rb is None:
         return (ra is None or not len(ra)) and (rb is None or not len(rb))
     if len(ra) != len(rb):
         return False
-    # offsets, types and addends; the symbols by name (indexes differ between builds)
-    if not (np.array_equal(ra["r_offset"], rb["r_offset"]) and np.array_equal(ra["r_addend"], rb["r_addend"])
-            and np.array_equal(ra["r_info"] & 0xFFFFFFFF, rb["r_info"] & 0xFFFFFFFF)):
+    ua, ub = ra.view("<u8").reshape(-1, 3), rb.view("<u8").reshape(-1, 3)
+    if ua[:, 0].tobytes() != ub[:, 0].tobytes() or ua[:, 2].tobytes() != ub[:, 2].tobytes() \
+            or (ua[:, 1] & 0xFFFFFFFF).tobytes() != (ub[:, 1] & 0xFFFFFFFF).tobytes():
         return False
-    fa, fb = a.file, b.file
-    for ia, ib in zip((ra["r_info"] >> 32).tolist(), (rb["r_info"] >> 32).tolist()):
-        if _target_name(fa, ia) != _target_name(fb, ib):
-            return False
-    return True
+    ka, kb = _target_keys(a.file), _target_keys(b.file)
+    return [ka[i] for i in (ua[:, 1] >> 32).tolist()] == [kb[i] for i in (ub[:, 1] >> 32).tolist()]
 
 
-def _target_name(obj: ObjectFile, i: int) -> str:
-    sym = obj.symbols[i]
-    if sym is not None:
-        return sym.name
-    shndx = obj.st_shndx[i]
-    return "section:" + obj.section_name(shndx) + f"+{obj.st_value[i]}"
+def _target_keys(obj: ObjectFile) -> list[str]:
+    """A name for every symbol-table entry of `obj` (cached on the object)."""
+    keys = getattr(obj, "_target_keys", None)
+    if keys is None:
+        keys = []
+        for i, sym in enumerate(obj.symbols):
+            if sym is not None:
+                keys.append(sym.name)
+            else:
+                keys.append(f"section:{obj.section_name(obj.st_shndx[i])}+{obj.st_value[i]}")
+        obj._target_keys = keys
+    return keys
 
 
 def _subtable(t, rows: np.ndarray):

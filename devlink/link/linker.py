@@ -27,6 +27,7 @@ from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
 from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
+from devlink.link.symtab import SymtabBuilder
 from devlink.link.synthetic import (
     CellSection, DynamicSection, DynamicSymbols, GotSection, GotTag, RelaDyn, StringTable, Stub, StubSection,
 )
@@ -129,7 +130,7 @@ class Linker:
                         atom.data = raw.section_bytes(raw.sections[atom.shndx])
         for out in self.outputs.values():
             for atom in out.atoms:
-                if atom.data is None and atom.file is not None:
+                if atom is not None and atom.data is None and atom.file is not None:
                     raw = atom.file.raw
                     atom.data = raw.section_bytes(raw.sections[atom.shndx])
 
@@ -417,6 +418,7 @@ class Linker:
                         atom.entries = []
                     atom.entries.append(sym.value)
                     self.stub_by_key[stub_key(obj, sym)] = index
+                    obj.stub_indexes.append(index)
                 sym.flags |= SymbolFlags.STUB
                 self.extras.update(sym, stub=index)
 
@@ -774,7 +776,8 @@ class Linker:
             if out.synthetic:
                 continue
             cursor = 0
-            for atom in out.atoms:
+            for slot, atom in enumerate(out.atoms):
+                atom.slot = slot
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)
                 atom.value = cursor
@@ -1042,13 +1045,22 @@ class Linker:
         return S_, G, Z, lo, hi
 
     def _entry_table(self):
-        entries = [(s.atom.address + s.offset, self.stubs.address(i))
-                   for i, s in enumerate(self.stubs.stubs) if s.atom is not None]
-        entries.sort()
-        if not entries:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        arr = np.array(entries, np.int64)
-        return arr[:, 0].copy(), arr[:, 1].copy()
+        """Sorted function-entry addresses and their stubs (kept per stub in
+        `stub_entry`, so an update only touches the entries it changes)."""
+        if getattr(self, "stub_entry", None) is None or len(self.stub_entry) < len(self.stubs.stubs):
+            self.stub_entry = np.array([s.atom.address + s.offset if s.atom is not None and s.cell >= 0 else 0
+                                        for s in self.stubs.stubs], np.int64)
+        idx = np.flatnonzero(self.stub_entry)
+        entries = self.stub_entry[idx]
+        order = np.argsort(entries, kind="stable")
+        return entries[order], self.stubs.addr + 8 * idx[order].astype(np.int64)
+
+    def set_stub_entry(self, index: int, addr: int) -> None:
+        if getattr(self, "stub_entry", None) is None:
+            return                      # built on first use
+        if index >= len(self.stub_entry):
+            self.stub_entry = np.concatenate((self.stub_entry, np.zeros(index + 64 - len(self.stub_entry), np.int64)))
+        self.stub_entry[index] = addr
 
     def relocation_context(self) -> RelocContext:
         """What every relocation needs besides its symbol: entries, GOT base, TP."""
@@ -1171,6 +1183,8 @@ class Linker:
                     atom.fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
                     table += atom.fdes
                 table.sort()
+                for atom in ef.atoms:
+                    atom.fdes = np.array(atom.fdes, np.int64).reshape(-1, 2)
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
@@ -1199,66 +1213,65 @@ class Linker:
             return self.outputs[".bss"].index
         return C.SHN_ABS
 
-    def _build_symtab(self):
-        """.symtab: locals (per object, then $stub/$got names), then globals."""
-        rows: list[tuple] = []
-        row = rows.append
-        for obj in self.objects:
-            first = obj.raw.first_global
-            for sym in obj.symbols[:first]:
-                if sym is None or sym.atom is None or sym.atom.output is None:
-                    continue
-                atom = sym.atom
-                row((sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index,
-                     atom.output.addr + atom.value + sym.value, sym.size))
-        so = self.outputs[".plt"].index
-        ce = self.outputs[".devlink.cells"].index
-        stub_info = (C.STB_LOCAL << 4) | C.STT_FUNC
-        cell_info = (C.STB_LOCAL << 4) | C.STT_OBJECT
-        for i, stub in enumerate(self.stubs.stubs):
-            name = stub.symbol.name
-            row((name + "$stub", stub_info, 0, so, self.stubs.addr + 8 * i, 8))
-            if stub.cell >= 0:
-                row((name + "$got", cell_info, 0, ce, self.cells.addr + 8 * stub.cell, 8))
-        go = self.outputs[".got"].index
-        for e in self.got.entries:
-            if e.symbol.flags & SymbolFlags.PREBOUND:
-                continue
-            suffix = {GotTag.GOTTP: "$gottp", GotTag.IPLT: "$iplt", GotTag.PLT: "$plt"}.get(
-                e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
-            row((e.symbol.name + suffix, cell_info, 0, go, e.address(self.got), 8))
-        for name, sym in self.linker_symbols.items():
-            if self.symtab.referenced_by.get(name):
-                row((name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0))
-        first_global = len(rows) + 1
-        for sym in self.symtab.globals.values():
-            flags = sym.flags
-            if flags & SymbolFlags.LINKER_DEFINED:
-                continue
-            bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
-            if flags & SymbolFlags.IMPORT or sym.file is None:
-                if flags & SymbolFlags.PREBOUND:
-                    continue   # only bound for later edits: .dynsym has it
-                row((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
-            elif sym.atom is not None:
-                atom = sym.atom
-                row((sym.name, (bind << 4) | sym.type, sym.visibility, atom.output.index,
-                     atom.output.addr + atom.value + sym.value, sym.size))
-            elif sym.shndx == C.SHN_ABS:
-                row((sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
-        names, infos, others, secs, values, sizes = zip(*rows) if rows else ((),) * 6
-        encoded = [n.encode("utf-8", "surrogateescape") for n in names]
-        lengths = np.fromiter((len(b) + 1 for b in encoded), np.int64, len(encoded))
-        name_off = np.concatenate(([1], 1 + np.cumsum(lengths)[:-1])) if len(encoded) else np.zeros(0, np.int64)
-        strtab = b"\0" + b"\0".join(encoded) + (b"\0" if encoded else b"")
-        table = np.zeros(len(names) + 1, SYM_DTYPE)
-        table["st_name"][1:] = name_off
-        table["st_info"][1:] = infos
-        table["st_other"][1:] = others
-        table["st_shndx"][1:] = secs
-        table["st_value"][1:] = np.array(values, np.uint64)
-        table["st_size"][1:] = sizes
-        return table.tobytes(), strtab, first_global
+    def _build_symtab(self, changed_objects=None, also_globals=(), partial=False):
+        """.symtab: locals (per object, then $stub/$got names), then globals.  With
+        `changed_objects`, only their blocks and their globals are rebuilt."""
+        b = getattr(self, "symtab_builder", None)
+        if b is None or changed_objects is None:
+            b = self.symtab_builder = SymtabBuilder()
+            changed_objects = self.objects
+            for sym in self.symtab.globals.values():
+                self._symtab_global(sym)
+        else:
+            # the changed objects' definitions, and names they use for the first time
+            for obj in changed_objects:
+                for sym in obj.symbols[obj.raw.first_global:]:
+                    if sym is not None and (sym.file is obj or sym.name not in b.global_index):
+                        self._symtab_global(sym)
+            changed_names = {o.name for o in changed_objects}
+            for sym in also_globals:
+                if sym.file is None or sym.file.name not in changed_names:
+                    self._symtab_global(sym)
+        tls_start = self.tls_start()
+        for obj in changed_objects:
+            b.object_locals(obj, tls_start)
+        b.stubs(self)
+        b.got(self, self._got_symbol_name)
+        if partial:
+            changes = b.render_changes()
+            if changes is not None:
+                return changes
+        linker_rows = [(name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0)
+                       for name, sym in self.linker_symbols.items() if self.symtab.referenced_by.get(name)]
+        return b.render(linker_rows)
+
+    def _got_symbol_name(self, e) -> str | None:
+        if e.symbol.flags & SymbolFlags.PREBOUND:
+            return None
+        return e.symbol.name + {GotTag.GOTTP: "$gottp", GotTag.IPLT: "$iplt", GotTag.PLT: "$plt"}.get(
+            e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
+
+    def _symtab_global(self, sym: Symbol) -> None:
+        flags = sym.flags
+        b = self.symtab_builder
+        if flags & SymbolFlags.LINKER_DEFINED:
+            return
+        bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+        if flags & SymbolFlags.IMPORT or sym.file is None:
+            if flags & SymbolFlags.PREBOUND and not flags & (SymbolFlags.STUB | SymbolFlags.REFERENCED):
+                return   # only bound for later edits: .dynsym has it
+            b.set_global(sym.name, ((bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
+        elif sym.atom is not None and sym.atom.output is not None:
+            atom = sym.atom
+            value = atom.output.addr + atom.value + sym.value
+            if sym.type == C.STT_TLS:
+                value -= self.tls_start()
+            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, atom.output.index, value, sym.size))
+        elif sym.shndx == C.SHN_ABS:
+            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+
+    def tls_start(self) -> int:
+        return tls_range(self.alloc_sections)[0]
 
     def _write_headers(self, image: OutputImage, ordered: list[OutputSection]) -> None:
         o = self.outputs

@@ -33,6 +33,14 @@ class ObjectFile:
         self.comdat_groups: list[tuple[str, list[int]]] = []
         #: whether `.note.GNU-stack` asks for an executable stack
         self.exec_stack = False
+        #: stubs of this object's functions (indexes into the StubSection)
+        self.stub_indexes: list[int] = []
+        #: global names this object references
+        self.ref_names: list[str] = []
+        #: RelocTable of this object (set by scanning)
+        self.table = None
+        #: names of relocation targets, for comparing two versions (built on demand)
+        self._target_keys = None
         #: symbol types / bindings (numpy, for bulk selection)
         info = raw.symtab["st_info"]
         self.sym_type = info & 0xF

@@ -92,6 +92,7 @@ class SymbolTable:
                 if bind != C.STB_WEAK and sym.file is None:
                     sym.bind = C.STB_GLOBAL
                 self.referenced_by.setdefault(name, []).append(obj)
+                obj.ref_names.append(name)
                 vis = obj.st_other[i] & 3
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis

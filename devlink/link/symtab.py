@@ -1,0 +1,205 @@
+"""The output's `.symtab`/`.strtab`, kept as blocks so an update rebuilds only its part.
+
+Order (locals before globals, as ELF requires): one block of locals per object, the
+synthetic names (`f$stub`, `f$got`, GOT entries, linker-defined), then one block of
+globals whose rows are updated in place.  Rendering is a concatenation of numpy
+arrays; an update's Python work is proportional to the objects it changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from devlink.elf import consts as C
+from devlink.elf.records import SYM_DTYPE
+
+
+class Block:
+    """Rows of one part of the table; `st_name` relative to this block's strings."""
+
+    __slots__ = ("rows", "strings")
+
+    def __init__(self, names: list[str], info, other, shndx, value, size):
+        encoded = [n.encode("utf-8", "surrogateescape") for n in names]
+        rows = np.zeros(len(names), SYM_DTYPE)
+        if encoded:
+            lengths = np.fromiter((len(b) + 1 for b in encoded), np.int64, len(encoded))
+            rows["st_name"] = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            rows["st_info"] = info
+            rows["st_other"] = other
+            rows["st_shndx"] = shndx
+            rows["st_value"] = np.array(value, np.uint64) if len(value) else 0
+            rows["st_size"] = size
+        self.rows = rows
+        self.strings = b"\0".join(encoded) + (b"\0" if encoded else b"")
+
+    def extend(self, other: "Block") -> None:
+        base = len(self.strings)
+        add = other.rows.copy()
+        add["st_name"] += base
+        self.rows = np.concatenate((self.rows, add))
+        self.strings += other.strings
+
+
+def _columns(rows: list[tuple]):
+    if not rows:
+        return [], [], [], [], [], []
+    return [list(c) for c in zip(*rows)]
+
+
+class SymtabBuilder:
+    def __init__(self):
+        #: per object name: its locals
+        self.local_blocks: dict[str, Block] = {}
+        #: synthetic locals, append-only: stubs+cells, GOT entries
+        self.stub_block = Block([], [], [], [], [], [])
+        self.stubs_done = 0
+        self.got_block = Block([], [], [], [], [], [])
+        self.got_done = 0
+        #: globals: one block updated in place, row index by name
+        self.global_block = Block([], [], [], [], [], [])
+        self.global_index: dict[str, int] = {}
+        self.pending_globals: list[tuple] = []
+        #: where each block went in the last render: key -> (first row, rows, string offset, length)
+        self.layout: dict = {}
+        #: what changed since the last render
+        self.dirty_blocks: set = set()
+        self.dirty_globals: set[int] = set()
+        self.reshaped = True
+
+    # --- what goes in ----------------------------------------------------------------
+    def object_locals(self, obj, tls_start: int) -> None:
+        rows = []
+        for sym in obj.symbols[:obj.raw.first_global]:
+            if sym is None or sym.atom is None or sym.atom.output is None:
+                continue
+            atom = sym.atom
+            value = atom.output.addr + atom.value + sym.value
+            if sym.type == C.STT_TLS:
+                value -= tls_start      # TLS symbols: offset in the TLS segment
+            rows.append((sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index, value, sym.size))
+        block = Block(*_columns(rows))
+        old = self.local_blocks.get(obj.name)
+        if old is None or len(old.rows) != len(block.rows) or len(old.strings) != len(block.strings):
+            self.reshaped = True
+        self.local_blocks[obj.name] = block
+        self.dirty_blocks.add(obj.name)
+
+    def drop_object(self, name: str) -> None:
+        if self.local_blocks.pop(name, None) is not None:
+            self.reshaped = True
+
+    def stubs(self, linker) -> None:
+        """Names for stubs and cells made since the last call."""
+        stubs = linker.stubs
+        so = linker.outputs[".plt"].index
+        ce = linker.outputs[".devlink.cells"].index
+        func = (C.STB_LOCAL << 4) | C.STT_FUNC
+        obj = (C.STB_LOCAL << 4) | C.STT_OBJECT
+        rows = []
+        for i in range(self.stubs_done, len(stubs.stubs)):
+            stub = stubs.stubs[i]
+            name = stub.symbol.name
+            rows.append((name + "$stub", func, 0, so, stubs.addr + 8 * i, 8))
+            if stub.cell >= 0:
+                rows.append((name + "$got", obj, 0, ce, linker.cells.addr + 8 * stub.cell, 8))
+        self.stubs_done = len(stubs.stubs)
+        if rows:
+            self.stub_block.extend(Block(*_columns(rows)))
+            self.reshaped = True
+
+    def got(self, linker, name_of) -> None:
+        go = linker.outputs[".got"].index
+        obj = (C.STB_LOCAL << 4) | C.STT_OBJECT
+        rows = []
+        for e in linker.got.entries[self.got_done:]:
+            name = name_of(e)
+            if name is not None:
+                rows.append((name, obj, 0, go, e.address(linker.got), 8))
+        self.got_done = len(linker.got.entries)
+        if rows:
+            self.got_block.extend(Block(*_columns(rows)))
+            self.reshaped = True
+
+    def set_global(self, name: str, row: tuple | None) -> None:
+        """Add or update the global `name`: row = (info, other, shndx, value, size);
+        None leaves an undefined entry."""
+        if row is None:
+            row = ((C.STB_GLOBAL << 4) | C.STT_NOTYPE, 0, C.SHN_UNDEF, 0, 0)
+        i = self.global_index.get(name)
+        if i is None:
+            self.global_index[name] = len(self.global_index)
+            self.pending_globals.append((name,) + row)
+            self.reshaped = True
+            return
+        self.dirty_globals.add(i)
+        r = self.global_block.rows
+        if i >= len(r):
+            self._flush_globals()
+            r = self.global_block.rows
+        info, other, shndx, value, size = row
+        r["st_info"][i] = info
+        r["st_other"][i] = other
+        r["st_shndx"][i] = shndx
+        r["st_value"][i] = value & 0xFFFFFFFFFFFFFFFF
+        r["st_size"][i] = size
+
+    def _flush_globals(self) -> None:
+        if self.pending_globals:
+            self.global_block.extend(Block(*_columns(self.pending_globals)))
+            self.pending_globals = []
+
+    # --- what comes out ----------------------------------------------------------------
+    def render(self, linker_rows: list[tuple]) -> tuple[bytes, bytes, int]:
+        """(.symtab bytes, .strtab bytes, index of the first global)."""
+        keyed = list(self.local_blocks.items()) + [("$stubs", self.stub_block), ("$got", self.got_block),
+                                                   ("$linker", Block(*_columns(linker_rows)))]
+        self._flush_globals()
+        keyed.append(("$globals", self.global_block))
+        parts = [np.zeros(1, SYM_DTYPE)]
+        strings = [b"\0"]
+        base = 1
+        row = 1
+        nlocal = 1
+        self.layout = {}
+        for key, b in keyed:
+            self.layout[key] = (row, len(b.rows), base, len(b.strings))
+            if not len(b.rows):
+                continue
+            rows = b.rows.copy()
+            rows["st_name"] += base
+            parts.append(rows)
+            strings.append(b.strings)
+            base += len(b.strings)
+            row += len(rows)
+            if key != "$globals":
+                nlocal += len(rows)
+        self.dirty_blocks.clear()
+        self.dirty_globals.clear()
+        self.reshaped = False
+        return np.concatenate(parts).tobytes(), b"".join(strings), nlocal
+
+    def render_changes(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]] | None:
+        """If no block changed shape since the last render: the (offset, bytes) pieces of
+        .symtab and .strtab that changed; else None (render everything)."""
+        if self.reshaped or self.pending_globals:
+            return None
+        sym_writes, str_writes = [], []
+        for name in self.dirty_blocks:
+            b = self.local_blocks[name]
+            row, n, base, length = self.layout[name]
+            if n:
+                rows = b.rows.copy()
+                rows["st_name"] += base
+                sym_writes.append((row * SYM_DTYPE.itemsize, rows.tobytes()))
+                str_writes.append((base, b.strings))
+        grow, _, gbase, _ = self.layout["$globals"]
+        if self.dirty_globals:
+            # one write from the first to the last changed row
+            lo, hi = min(self.dirty_globals), max(self.dirty_globals)
+            r = self.global_block.rows[lo:hi + 1].copy()
+            r["st_name"] += gbase
+            sym_writes.append(((grow + lo) * SYM_DTYPE.itemsize, r.tobytes()))
+        self.dirty_blocks.clear()
+        self.dirty_globals.clear()
+        return sym_writes, str_writes
