@@ -60,8 +60,8 @@ class RawObject:
         for k, v in state.items():
             object.__setattr__(self, k, v)
 
-    def section_bytes(self, sec: RawSection) -> memoryview:
-        if sec.sh_type == C.SHT_NOBITS:
+    def section_bytes(self, sec: RawSection | None) -> memoryview:
+        if sec is None or sec.sh_type in (C.SHT_NOBITS, C.SHT_NULL):
             return memoryview(b"")
         if self.view is None:
             self.view = memoryview(self.data)

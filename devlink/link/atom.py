@@ -20,7 +20,7 @@ def pad_to_ideal(size: int) -> int:
 class Atom:
     __slots__ = ("file", "shndx", "name", "sh_type", "sh_flags", "size", "alignment",
                  "capacity", "output", "value", "relocs", "alive", "data", "priority",
-                 "entries", "input_order", "fdes", "generation", "fresh", "slot")
+                 "input_order", "fdes", "generation", "fresh", "slot")
 
     def __init__(self, file, shndx: int, name: str, sh_type: int, sh_flags: int, size: int,
                  alignment: int, data: memoryview, relocs: np.ndarray | None):
@@ -50,8 +50,6 @@ class Atom:
         self.data = data
         #: init/fini priority (from `.init_array.NNNNN`), 65536 when none
         self.priority = 65536
-        #: sorted offsets of function entries in this atom (stubbed symbols)
-        self.entries = None
         #: position in link order (for a stable sort)
         self.input_order = 0
         #: for an .eh_frame atom: (initial location, FDE address) of its FDEs

@@ -131,13 +131,26 @@ def padding_abbrev(code: int) -> bytes:
     return uleb(code) + uleb(DW_TAG_lo_user) + b"\x00" + uleb(DW_AT_lo_user) + uleb(DW_FORM_block) + b"\x00\x00" + b"\x00"
 
 
+def uleb_width(v: int, width: int) -> bytes:
+    """`v` as a ULEB128 of exactly `width` bytes (trailing continuation bytes)."""
+    out = bytearray()
+    for i in range(width):
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if i < width - 1 else 0))
+    if v:
+        raise ValueError("value does not fit")
+    return bytes(out)
+
+
 def padding_die(code: int, total: int) -> bytes:
-    """A DIE of exactly `total` bytes using abbreviation `code`."""
+    """A DIE of exactly `total` bytes using abbreviation `code`: the block's length is
+    written with as many bytes as make the sizes meet."""
     head = uleb(code)
     for width in range(1, 6):
         n = total - len(head) - width
-        if n >= 0 and len(uleb(n)) == width:
-            return head + uleb(n) + bytes(n)
+        if n >= 0 and n < (1 << (7 * width)):
+            return head + uleb_width(n, width) + bytes(n)
     raise ValueError(total)
 
 

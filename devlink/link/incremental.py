@@ -26,6 +26,7 @@ from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
 from devlink.link.linker import Linker, stub_key
+from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags
 from devlink.link.synthetic import GotTag, Stub
@@ -167,8 +168,10 @@ class IncrementalUpdate:
     # --- reading ------------------------------------------------------------------------
     def read_objects(self) -> None:
         L = self.L
-        by_name = {o.name: o for o in L.objects}
+        by_name = {o.name: o for o in L.objects} if len(self.changes) > 1 else None
         for name, data in self.changes.items():
+            if by_name is None:
+                by_name = {name: next((o for o in L.objects if o.name == name), None)}
             old = by_name.get(name)
             if old is not None:
                 self.old[name] = old
@@ -178,7 +181,9 @@ class IncrementalUpdate:
                 continue
             obj = ObjectFile(read_object(name, data), name, priority=old.priority if old else len(L.objects))
             L.atom_order = obj.create_atoms(L.atom_order)
-            owners = {sig: o for o in L.objects if o.name not in self.changes for sig, _ in o.comdat_groups}
+            owners = set()
+            if obj.comdat_groups:
+                owners = {sig for o in L.objects if o.name not in self.changes for sig, _ in o.comdat_groups}
             for signature, members in obj.comdat_groups:
                 if signature in owners:
                     for m in members:
@@ -325,10 +330,13 @@ class IncrementalUpdate:
         self.old_keys: dict[str, dict] = {}
         for name, old in self.old.items():
             syms = self.old_syms[name] = symbols_by_atom(old)
-            keys = self.old_keys[name] = {}
-            for a in old.atoms:
-                if a is not None and a.output is not None:
-                    keys.setdefault(decl_key(old, a, syms), a)
+            keys = getattr(old, "decl_keys", None)
+            if keys is None:
+                keys = {}
+                for a in old.atoms:
+                    if a is not None and a.output is not None:
+                        keys.setdefault(decl_key(old, a, syms), a)
+            self.old_keys[name] = keys
 
     def place_atoms(self) -> None:
         L = self.L
@@ -340,6 +348,7 @@ class IncrementalUpdate:
             old = self.old.get(name)
             old_syms = self.old_syms.get(name, {})
             new_syms = symbols_by_atom(obj)
+            obj.decl_keys = {}
             old_by_key = self.old_keys.get(name, {})
             used_old = set()
             for atom in obj.atoms:
@@ -352,6 +361,7 @@ class IncrementalUpdate:
                 atom.output = out
                 atom.priority = S.init_priority(atom.name)
                 key = decl_key(obj, atom, new_syms)
+                obj.decl_keys.setdefault(key, atom)
                 prev = old_by_key.get(key)
                 if prev is not None and prev.output is not out:
                     prev = None
@@ -531,9 +541,6 @@ class IncrementalUpdate:
                     by_entry[entry] = index
                     seen.add(index)
                     obj.stub_indexes.append(index)
-                    if atom.entries is None:
-                        atom.entries = []
-                    atom.entries.append(sym.value)
                     self._write_cell(index)
                 sym.flags |= SymbolFlags.STUB
                 L.extras.update(sym, stub=index)
@@ -636,7 +643,7 @@ class IncrementalUpdate:
     def render_new_objects(self) -> None:
         """Relocate every atom of the new objects at its final address."""
         L = self.L
-        ctx = L.relocation_context()
+        ctx = L.relocation_context(list(self.new.values()))
         self.ctx = ctx
         for obj in self.new.values():
             atoms = [a for a in obj.atoms if a is not None and a.alive and a.output is not None and not a.is_nobits]
@@ -672,6 +679,11 @@ class IncrementalUpdate:
             for a in atoms:
                 if a.output.name == ".eh_frame":
                     self.eh_buffers[id(a)] = bytes(buf[pos[id(a)]:pos[id(a)] + a.size])
+        for obj in self.new.values():
+            if obj.table is not None:
+                obj.table = trimmed(obj.table)
+            obj.compact()
+        L.reloc_tables = [o.table for o in L.objects if o.table is not None]
         # globals whose address changed: their references elsewhere are applied again
         for key, (sym, old_addr) in self.old_address.items():
             new_addr = L.canonical_address(sym) if sym.file is not None and sym.atom is not None else None
@@ -712,6 +724,7 @@ class IncrementalUpdate:
         if not self.moved:
             return
         L = self.L
+        self.ctx = L.relocation_context()
         targets = {id(s): s for s in L.symtab.globals.values() if id(s) in self.moved}
         names = {s.name for s in targets.values()}
         users = {o.name: o for n in names for o in L.symtab.referenced_by.get(n, []) if o.name not in self.changes}

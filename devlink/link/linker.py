@@ -7,6 +7,7 @@ the output file.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import BASE_ADDRESS, layout, tls_range
 from devlink.link.object_file import ObjectFile, SharedObject, is_debug_section
 from devlink.link.output_section import OutputSection
-from devlink.link.relocs import RelocContext, RelocTable, type_tables as _type_tables
+from devlink.link.relocs import RelocContext, RelocTable, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
 from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
 from devlink.link.symtab import SymtabBuilder
@@ -414,9 +415,6 @@ class Linker:
                 if index is None:
                     index = by_entry[key] = self.stubs.add(Stub(sym, atom, sym.value, -1))
                     self.stubs.stubs[index].cell = self.cells.add(index)
-                    if atom.entries is None:
-                        atom.entries = []
-                    atom.entries.append(sym.value)
                     self.stub_by_key[stub_key(obj, sym)] = index
                     obj.stub_indexes.append(index)
                 sym.flags |= SymbolFlags.STUB
@@ -954,7 +952,6 @@ class Linker:
         shoff = (off + 7) & ~7
         image = OutputImage(ordered, Elf64_Ehdr.size + self.num_phdrs * Elf64_Phdr.size, shoff,
                             (len(ordered) + 1) * Elf64_Shdr.size)
-        self.image = image
         content = image.content
         # atoms' bytes
         for o in self.alloc_sections + debug:
@@ -973,6 +970,15 @@ class Linker:
         for o in [stamp] + tail + [shstr_out]:
             image.put(o, o.synthetic)
         self._write_headers(image, ordered)
+        # the link state keeps only what an update needs (an archive member needed
+        # later means a full link, which reads the archive again)
+        self.libraries = [("archive", dataclasses.replace(lib[1], data=b"", members={}), lib[2])
+                          if isinstance(lib, tuple) else lib for lib in self.libraries]
+        for obj in self.objects:
+            if obj.table is not None:
+                obj.table = trimmed(obj.table)
+            obj.compact()
+        self.reloc_tables = [o.table for o in self.objects if o.table is not None]
         return image
 
     def stamp_bytes(self) -> bytes:
@@ -1062,9 +1068,23 @@ class Linker:
             self.stub_entry = np.concatenate((self.stub_entry, np.zeros(index + 64 - len(self.stub_entry), np.int64)))
         self.stub_entry[index] = addr
 
-    def relocation_context(self) -> RelocContext:
-        """What every relocation needs besides its symbol: entries, GOT base, TP."""
-        entry_addr, entry_stub = self._entry_table()
+    def relocation_context(self, objects=None) -> RelocContext:
+        """What every relocation needs besides its symbol: entries, GOT base, TP.  For
+        `objects` only: the entries their relocations can name (their own functions and
+        the functions they refer to), which costs what those objects cost."""
+        if objects is None:
+            entry_addr, entry_stub = self._entry_table()
+        else:
+            stubs = set()
+            for obj in objects:
+                stubs.update(obj.stub_indexes)
+                for sym in obj.symbols:
+                    if sym is not None and sym.flags & SymbolFlags.STUB and sym.atom is not None:
+                        stubs.add(self.extras.field(sym, "stub"))
+            pairs = sorted((s.atom.address + s.offset, self.stubs.address(i))
+                           for i in stubs for s in (self.stubs.stubs[i],) if s.atom is not None and s.cell >= 0)
+            arr = np.array(pairs, np.int64).reshape(-1, 2)
+            entry_addr, entry_stub = arr[:, 0].copy(), arr[:, 1].copy()
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
         return RelocContext(entry_addr, entry_stub, self.got.addr, arch.tls_tp(tls_start, tls_memsz, tls_align), tls_start)
 

@@ -11,6 +11,9 @@ from devlink.link.atom import Atom
 from devlink.link.symbol import Symbol, SymbolFlags
 
 #: non-allocated sections that are kept in the output (with relocations applied)
+EMPTY_VIEW = memoryview(b"")
+
+
 def is_debug_section(name: str) -> bool:
     return name.startswith(".debug_") or name.startswith(".zdebug_")
 
@@ -41,6 +44,10 @@ class ObjectFile:
         self.table = None
         #: names of relocation targets, for comparing two versions (built on demand)
         self._target_keys = None
+        #: atoms by decl key (set when an update placed this object)
+        self.decl_keys = None
+        #: section names, once `compact` dropped the other section records
+        self.section_names = None
         #: symbol types / bindings (numpy, for bulk selection)
         info = raw.symtab["st_info"]
         self.sym_type = info & 0xF
@@ -98,8 +105,57 @@ class ObjectFile:
         signature = raw.sym_name(sec.sh_info)
         self.comdat_groups.append((signature, [int(w) for w in words[1:]]))
 
+    def compact(self) -> None:
+        """Keep only the bytes an update still needs once this object is linked: its
+        code and data sections and their relocations.  Debug info and unwind tables are
+        read again from the object's next version; dropping them here is most of an
+        object's size."""
+        from devlink.elf.reader import RELA_DTYPE
+        raw = self.raw
+        keep = []
+        for atom in self.atoms:
+            if atom is None or not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
+                continue
+            keep.append(atom)
+        buf = bytearray()
+        places = []
+        for atom in keep:
+            start = len(buf)
+            buf += atom.data
+            rel_start = len(buf)
+            if atom.relocs is not None and len(atom.relocs):
+                buf += atom.relocs.tobytes()
+            places.append((atom, start, rel_start))
+        data = bytes(buf)
+        view = memoryview(data)
+        for atom, start, rel_start in places:
+            sec = raw.sections[atom.shndx]
+            sec.sh_offset = start
+            atom.data = view[start:start + atom.size]
+            if atom.relocs is not None and len(atom.relocs):
+                atom.relocs = np.frombuffer(data, RELA_DTYPE, len(atom.relocs), rel_start)
+        kept = {a.shndx for a in keep}
+        # dropped sections keep only their names
+        self.section_names = [sec.name for sec in raw.sections]
+        raw.sections = [sec if sec.index in kept else None for sec in raw.sections]
+        for atom in self.atoms:
+            if atom is not None and atom.shndx not in kept:
+                atom.data = EMPTY_VIEW
+                atom.relocs = None
+        raw.symtab = raw.symtab.copy()
+        raw.relocs = {}
+        raw.data = data
+        raw.view = None
+        # the symbol columns, packed (they are read in bulk from here on)
+        self.st_value = np.array(self.st_value, np.uint64)
+        self.st_size = np.array(self.st_size, np.uint64)
+        self.st_other = np.array(self.st_other, np.uint8)
+        self.st_shndx = np.array(self.st_shndx, np.int64)
+
     def section_name(self, shndx: int) -> str:
         if 0 < shndx < len(self.raw.sections):
+            if self.section_names is not None:
+                return self.section_names[shndx]
             return self.raw.sections[shndx].name
         return f"[{shndx}]"
 

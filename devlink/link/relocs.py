@@ -53,3 +53,25 @@ def type_tables():
     relaxable_types = np.zeros(256, bool)
     relaxable_types[list(arch.RELAXABLE_GOT_TYPES)] = True
     return kind_table, special_types, got_types, relaxable_types
+
+
+def trimmed(t: RelocTable) -> RelocTable:
+    """Only the rows an update may apply again (code and data naming a symbol that
+    moved); unwind and debug relocations are object-local and never re-applied."""
+    keep = t.from_alloc
+    if keep.all():
+        return t
+    rows = np.flatnonzero(keep)
+    relax = None
+    if t.relax_lea is not None and len(t.relax_lea):
+        mapping = np.full(len(keep), -1, np.int64)
+        mapping[rows] = np.arange(len(rows))
+        relax = mapping[t.relax_lea]
+        relax = relax[relax >= 0]
+    used = np.unique(t.aidx[rows])
+    remap = np.full(len(t.atoms), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    atoms = [t.atoms[i] for i in used.tolist()]
+    return RelocTable(t.obj, atoms, remap[t.aidx[rows]], t.offs[rows].copy(), t.types[rows].astype(np.int16),
+                      t.syms[rows].astype(np.int32), t.addend[rows].copy(), t.kinds[rows].copy(),
+                      t.from_alloc[rows].copy(), t.in_code[rows].copy(), relax)

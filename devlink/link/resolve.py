@@ -91,8 +91,8 @@ class SymbolTable:
             if shndx == C.SHN_UNDEF:
                 if bind != C.STB_WEAK and sym.file is None:
                     sym.bind = C.STB_GLOBAL
-                self.referenced_by.setdefault(name, []).append(obj)
-                obj.ref_names.append(name)
+                self.referenced_by.setdefault(sym.name, []).append(obj)
+                obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
                 vis = obj.st_other[i] & 3
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis
