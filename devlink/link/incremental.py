@@ -102,12 +102,21 @@ def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
     if named:
         primary = min(named, key=lambda s: (s.value != 0, s.bind == C.STB_LOCAL, s.name))
         if primary.bind == C.STB_LOCAL:
+            if primary.type in (C.STT_OBJECT, C.STT_TLS) and _is_numbered(primary.name):
+                key = obj.static_keys().get(primary.name)
+                if key is not None:
+                    return ("s",) + key        # a function-scope static: by function and name
             return ("l", atom.name, primary.name)
         return ("g", primary.name)
     h = hashlib.blake2b(bytes(atom.data), digest_size=12)
     if atom.relocs is not None and len(atom.relocs):
         h.update(atom.relocs.tobytes())
     return ("u", atom.name, atom.size, h.hexdigest())
+
+
+def _is_numbered(name: str) -> bool:
+    head, dot, tail = name.rpartition(".")
+    return bool(dot) and tail.isdigit()
 
 
 def symbols_by_atom(obj: ObjectFile) -> dict[int, list[Symbol]]:

@@ -12,6 +12,7 @@ from devlink.link.symbol import Symbol, SymbolFlags
 
 #: non-allocated sections that are kept in the output (with relocations applied)
 EMPTY_VIEW = memoryview(b"")
+_STATIC_SUFFIX = __import__("re").compile(r"\.\d+$")
 
 
 def is_debug_section(name: str) -> bool:
@@ -48,6 +49,10 @@ class ObjectFile:
         self.decl_keys = None
         #: section names, once `compact` dropped the other section records
         self.section_names = None
+        #: function-scope statics by DWARF identity (see static_keys), and the bytes
+        #: to read them from once compacted
+        self._static_keys = None
+        self._full_data = None
         #: symbol types / bindings (numpy, for bulk selection)
         info = raw.symtab["st_info"]
         self.sym_type = info & 0xF
@@ -105,6 +110,33 @@ class ObjectFile:
         signature = raw.sym_name(sec.sh_info)
         self.comdat_groups.append((signature, [int(w) for w in words[1:]]))
 
+    def has_function_statics(self) -> bool:
+        """Whether gcc numbered some local variable (`n.1`): a function-scope static."""
+        first = self.raw.first_global
+        for sym in self.symbols[:first]:
+            if sym is not None and sym.type in (C.STT_OBJECT, C.STT_TLS) and _STATIC_SUFFIX.search(sym.name):
+                return True
+        return False
+
+    def static_keys(self) -> dict[str, tuple[str, str]]:
+        """ELF name of each function-scope static -> (enclosing function, variable), from
+        DWARF: gcc renumbers these (`n.0` may become `n.1` when a function with its own
+        static `n` is added), so only this key finds the same variable again."""
+        keys = self._static_keys
+        if keys is None:
+            keys = {}
+            data = self._full_data if self._full_data is not None else self.raw.data
+            if self.has_function_statics():
+                try:
+                    from devlink.dwarf import build_index
+                    index = build_index(self.name, data)
+                    keys = {sym: (fn, var) for (fn, var), sym in index.static_locals.items()}
+                except Exception:   # no usable DWARF: names are the fallback
+                    keys = {}
+            self._static_keys = keys
+            self._full_data = None
+        return keys
+
     def compact(self) -> None:
         """Keep only the bytes an update still needs once this object is linked: its
         code and data sections and their relocations.  Debug info and unwind tables are
@@ -112,6 +144,8 @@ class ObjectFile:
         object's size."""
         from devlink.elf.reader import RELA_DTYPE
         raw = self.raw
+        if self._static_keys is None and self.has_function_statics():
+            self._full_data = raw.data      # its DWARF is read when an update needs it
         keep = []
         for atom in self.atoms:
             if atom is None or not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
