@@ -25,14 +25,12 @@ from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
-from devlink.link.linker import Linker, stub_key
+from devlink.link.linker import MIN_CODE_CAPACITY, Linker, stub_key
 from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags
 from devlink.link.synthetic import GotTag, Stub
 
-#: minimum capacity of a code atom: a small function can grow a little in place
-MIN_CODE_CAPACITY = 32
 #: output sections whose atoms an update may not add, change or remove
 FROZEN_OUTPUTS = (".init_array", ".fini_array", ".preinit_array", ".init", ".fini", ".tdata")
 
@@ -546,7 +544,15 @@ class IncrementalUpdate:
                         self._write_stub(index, fresh=True)
                     else:
                         stub = L.stubs.stubs[index]
+                        before = stub.atom.address + stub.offset if stub.atom is not None else None
                         stub.symbol, stub.atom, stub.offset = sym, atom, sym.value
+                        if before == atom.address + sym.value:
+                            by_entry[entry] = index      # same place: the cell stays as it is
+                            seen.add(index)
+                            obj.stub_indexes.append(index)
+                            sym.flags |= SymbolFlags.STUB
+                            L.extras.update(sym, stub=index)
+                            continue
                     by_entry[entry] = index
                     seen.add(index)
                     obj.stub_indexes.append(index)

@@ -20,7 +20,7 @@ from devlink.elf.records import SYM_DTYPE, Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
-from devlink.link.atom import Atom
+from devlink.link.atom import Atom, pad_to_ideal
 from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import BASE_ADDRESS, layout, tls_range
 from devlink.link.object_file import ObjectFile, SharedObject, is_debug_section
@@ -774,6 +774,7 @@ class Linker:
             if out.synthetic:
                 continue
             cursor = 0
+            pad_code = out.name == ".text"
             for slot, atom in enumerate(out.atoms):
                 atom.slot = slot
                 align = atom.alignment
@@ -781,6 +782,10 @@ class Linker:
                 atom.value = cursor
                 if atom.capacity < atom.size:
                     atom.capacity = atom.size
+                if pad_code and atom.sh_flags & C.SHF_EXECINSTR:
+                    # room to grow in place (Zig's padToIdeal), for an edited function
+                    # that no running program can be executing
+                    atom.capacity = max(pad_to_ideal(atom.size), min(atom.size + 16, MIN_CODE_CAPACITY))
                 cursor += atom.capacity
             out.size = cursor
         # reserved room: sections grow into it during a session without moving
@@ -962,6 +967,14 @@ class Linker:
                 if atom.size and not atom.is_nobits:
                     p = base + atom.value
                     content[p:p + atom.size] = atom.data
+        text = self.outputs.get(".text")
+        if text is not None and text.size:
+            # room between functions: int3, so a stray jump traps instead of running zeros
+            view = image.view(text)
+            view[:] = arch.TRAP_INSN * text.size
+            for atom in text.atoms:
+                if atom.size and not atom.is_nobits:
+                    view[atom.value:atom.value + atom.size] = atom.data
         for atom, off_in, code in self.edits:
             image.put(atom.output, code, atom.value + off_in)
         self._apply_relocations(image)
@@ -1356,6 +1369,8 @@ class Linker:
             pos += 1
 
 
+#: smallest room a function gets: a tiny function can still grow a little in place
+MIN_CODE_CAPACITY = 32
 STAMP_MAGIC = b"DEVLINK1"
 STAMP_SIZE = 32
 
