@@ -188,9 +188,11 @@ def plan_info_padding(info_data, info_size: int, abbrev_data, abbrev_size: int):
 
 
 def apply_info_padding(info_buf, info_size: int, info_cap: int, abbrev_buf, abbrev_size: int,
-                       abbrev_cap: int, code: int) -> None:
-    """Write the padding abbreviation, then the padding DIE (buffers span capacities)."""
-    term, _ = abbrev_table_end(abbrev_buf, abbrev_size)
+                       abbrev_cap: int, code: int, term: int | None = None) -> None:
+    """Write the padding abbreviation, then the padding DIE (buffers span capacities).
+    `term`: where the abbreviation table ends, if the caller knows."""
+    if term is None:
+        term, _ = abbrev_table_end(abbrev_buf, abbrev_size)
     pa = padding_abbrev(code)
     abbrev_buf[term:abbrev_cap] = bytes(abbrev_cap - term)
     abbrev_buf[term:term + len(pa)] = pa

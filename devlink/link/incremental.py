@@ -721,18 +721,17 @@ class IncrementalUpdate:
         if info is not None and info.capacity > info.size:
             if abbrev is None:
                 raise NeedsFullLink(f"{obj.name}: .debug_info without .debug_abbrev")
-            plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
-            if plan is None or info.capacity - info.size < debug_pad.MIN_INFO_PAD:
-                raise NeedsFullLink(f"{obj.name}: its debug info cannot be padded in place")
-            code = plan[2]
-            pa = len(debug_pad.padding_abbrev(code))
             end = debug_pad.abbrev_table_end(abbrev.data, abbrev.size)
-            if end is None or end[0] + pa > abbrev.capacity:
+            if end is None or info.capacity - info.size < debug_pad.MIN_INFO_PAD \
+                    or debug_pad.last_unit_offset(info.data, info.size) != 0 or info.data[info.size - 1] != 0:
+                raise NeedsFullLink(f"{obj.name}: its debug info cannot be padded in place")
+            code = end[1] + 1
+            if end[0] + len(debug_pad.padding_abbrev(code)) > abbrev.capacity:
                 raise NeedsFullLink(f"{obj.name}: its debug abbreviations do not fit in place")
             pi, pa_ = pos[id(info)], pos[id(abbrev)]
             mv = memoryview(buf)
             debug_pad.apply_info_padding(mv[pi:pi + info.capacity], info.size, info.capacity,
-                                         mv[pa_:pa_ + abbrev.capacity], abbrev.size, abbrev.capacity, code)
+                                         mv[pa_:pa_ + abbrev.capacity], abbrev.size, abbrev.capacity, code, end[0])
 
     def rewrite_moved_references(self) -> None:
         """References from unchanged objects to globals that moved, field by field."""
