@@ -112,6 +112,10 @@ def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
     return ("u", atom.name, atom.size, h.hexdigest())
 
 
+def _is_named(obj: ObjectFile, atom: Atom) -> bool:
+    return any(s is not None and s.atom is atom and s.file is obj for s in obj.symbols)
+
+
 def _is_numbered(name: str) -> bool:
     head, dot, tail = name.rpartition(".")
     return bool(dot) and tail.isdigit()
@@ -348,6 +352,8 @@ class IncrementalUpdate:
     def place_atoms(self) -> None:
         L = self.L
         self.placed: list[Atom] = []         # new alloc atoms, in object order
+        #: (object, atom, previous atom, name) of atoms whose input did not change
+        self.kept_same: list[tuple] = []
         self.debug_atoms: list[tuple[Atom, Atom | None]] = []
         self.debug_replaced: set[int] = set()
         self.eh_new: list[Atom] = []
@@ -410,7 +416,77 @@ class IncrementalUpdate:
         for name, old in self.old.items():
             if name not in self.new:
                 raise NeedsFullLink(f"{name} was removed from the program")
+        self.propagate_changes()
 
+    def propagate_changes(self) -> None:
+        """An atom whose input is unchanged still changes when it refers, other than
+        through a stub, to an atom that moved or changed (a function using a string
+        literal that was edited; a jump table into a function that moved).  In a running
+        program such code cannot be rewritten in place: it moves too, to a fixpoint."""
+        if not self.kept_same:
+            return
+        by_obj: dict[str, list] = {}
+        for entry in self.kept_same:
+            by_obj.setdefault(entry[0].name, []).append(entry)
+        for name, entries in by_obj.items():
+            obj = entries[0][0]
+            same_ids = {id(e[1]) for e in entries}
+            nsec = len(obj.atoms)
+            changed = np.zeros(nsec + 1, bool)
+            for k, a in enumerate(obj.atoms):
+                if a is not None and a.output is not None and a.sh_flags & C.SHF_ALLOC and id(a) not in same_ids:
+                    changed[k] = True
+            if not changed.any():
+                continue
+            # the section each symbol-table entry lives in, and its offset there
+            shndx = np.asarray(obj.st_shndx, np.int64)
+            target = np.where((shndx > 0) & (shndx < nsec), shndx, nsec)
+            for i in range(obj.raw.first_global, len(obj.symbols)):
+                target[i] = nsec              # other objects' symbols: re-applied as moved globals
+            values = np.asarray(obj.st_value, np.uint64).view(np.int64)
+            entries_of = {}                   # section -> entry offsets of its functions
+            for sym in obj.symbols:
+                if sym is not None and sym.file is obj and sym.type == C.STT_FUNC and 0 < sym.shndx < nsec:
+                    entries_of.setdefault(sym.shndx, set()).add(sym.value)
+            pending = [(e, e[1]) for e in entries if e[1].relocs is not None and len(e[1].relocs)]
+            progress = True
+            while progress and pending:
+                progress = False
+                still = []
+                for entry, atom in pending:
+                    rel = atom.relocs
+                    t = target[(rel["r_info"] >> 32).astype(np.int64)]
+                    hit = np.flatnonzero(changed[t])
+                    depends = False
+                    code = bool(atom.sh_flags & C.SHF_EXECINSTR)
+                    for j in hit.tolist():
+                        sec = int(t[j])
+                        if obj.atoms[sec].sh_flags & C.SHF_EXECINSTR:
+                            i = int(rel["r_info"][j] >> 32)
+                            entry_off = int(values[i]) + int(rel["r_addend"][j]) + (4 if code else 0)
+                            if entry_off in entries_of.get(sec, ()):
+                                continue      # a function's entry: reached through its stub
+                        depends = True
+                        break
+                    if not depends:
+                        still.append((entry, atom))
+                        continue
+                    progress = True
+                    changed[atom.shndx] = True
+                    self._mark_changed(*entry)
+                pending = still
+
+    def _mark_changed(self, obj: ObjectFile, atom: Atom, prev: Atom, name: str) -> None:
+        code = bool(atom.sh_flags & C.SHF_EXECINSTR)
+        if self.live and (code or (not (atom.sh_flags & C.SHF_WRITE) and not _is_named(obj, atom))):
+            # code a program may be running, or unnamed read-only data it may be
+            # using: a new copy; the old one stays for the old code
+            _remove(atom)
+            self._allocate(atom)
+        atom.generation = self.result.generation
+        if not name.startswith("."):
+            self.result.changed.append(DeclChange(name, obj.name, "function" if code else _kind(atom),
+                                                  prev.address, atom.address, prev.size, atom.size))
     def _place_debug(self, obj: ObjectFile, atom: Atom) -> None:
         """An object's debug piece goes where its previous one was, padded to the same
         capacity (readers walk these sections; there is no room elsewhere)."""
@@ -448,7 +524,9 @@ class IncrementalUpdate:
                 # running it; otherwise it is placed elsewhere and its cell flips
                 if same or (fits and not self.live):
                     self._keep(atom, prev)
-                    if not same:
+                    if same:
+                        self.kept_same.append((obj, atom, prev, names[0]))
+                    else:
                         self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, prev.address,
                                                               prev.size, atom.size))
                     atom.generation = prev.generation if same else self.result.generation
@@ -463,7 +541,9 @@ class IncrementalUpdate:
             # program, the value)
             if atom.size == prev.size and atom.alignment <= prev.alignment:
                 self._keep(atom, prev)
-                if not same:
+                if same:
+                    self.kept_same.append((obj, atom, prev, names[0]))
+                else:
                     self.result.changed.append(DeclChange(names[0], obj.name, _kind(atom), prev.address, prev.address,
                                                           prev.size, atom.size))
                 atom.generation = prev.generation if same else self.result.generation
