@@ -185,6 +185,8 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
     image = linker.link()
     from devlink.output.writer import write_file
     write_file(out, image)
+    del image
+    linker.compact_state()
     stamp_sec = linker.outputs[".devlink.stamp"]
     try:
         st.commit_state(sdir, st.save_state(sdir, linker))

@@ -171,7 +171,8 @@ def pad_info(buf, size: int, capacity: int, code: int) -> bool:
 
 
 def plan_info_padding(info_data, info_size: int, abbrev_data, abbrev_size: int):
-    """(info capacity, abbrev capacity, padding abbreviation code) for one object whose
+    """(info capacity, abbrev capacity, padding abbreviation code, end of the abbreviation
+    table) for one object whose
     .debug_info is a single unit using the abbreviation table at the start of its
     .debug_abbrev piece; None when the object's DWARF has another shape."""
     if info_size == 0 or last_unit_offset(info_data, info_size) != 0 or info_data[info_size - 1] != 0:
@@ -184,7 +185,7 @@ def plan_info_padding(info_data, info_size: int, abbrev_data, abbrev_size: int):
     extra = len(padding_abbrev(code))
     info_cap = max(debug_capacity(".debug_info", info_size), info_size + MIN_INFO_PAD)
     abbrev_cap = max(debug_capacity(".debug_abbrev", abbrev_size), term + extra)
-    return info_cap, abbrev_cap, code
+    return info_cap, abbrev_cap, code, term
 
 
 def apply_info_padding(info_buf, info_size: int, info_cap: int, abbrev_buf, abbrev_size: int,

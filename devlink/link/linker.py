@@ -398,6 +398,8 @@ class Linker:
         """A stub + cell for every function entry in .text (aliases share one)."""
         text = self.outputs.get(".text")
         by_entry: dict[tuple[int, int], int] = {}
+        stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
+        set_extra = self.extras.set_field
         for obj in self.objects:
             funcs = np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC))
             for i in funcs:
@@ -413,12 +415,13 @@ class Linker:
                 key = (id(atom), sym.value)
                 index = by_entry.get(key)
                 if index is None:
-                    index = by_entry[key] = self.stubs.add(Stub(sym, atom, sym.value, -1))
-                    self.stubs.stubs[index].cell = self.cells.add(index)
-                    self.stub_by_key[stub_key(obj, sym)] = index
+                    index = by_entry[key] = len(stubs)
+                    stubs.append(Stub(sym, atom, sym.value, len(cells)))
+                    cells.append(index)
+                    stub_by_key[(obj.name, sym.name) if sym.bind == C.STB_LOCAL else ("", sym.name)] = index
                     obj.stub_indexes.append(index)
                 sym.flags |= SymbolFlags.STUB
-                self.extras.update(sym, stub=index)
+                set_extra(sym, "stub", index)
 
     def _ifunc_stub(self, obj: ObjectFile, sym: Symbol) -> None:
         """An IFUNC's canonical address is a stub jumping through a GOT entry that ld.so
@@ -847,17 +850,17 @@ class Linker:
             if info is not None and abbrev is not None:
                 plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
                 if plan is not None:
-                    info.capacity, abbrev.capacity, code = plan
-                    obj.info_padding = (info, abbrev, code)
+                    info.capacity, abbrev.capacity, code, term = plan
+                    obj.info_padding = (info, abbrev, code, term)
 
     def _pad_debug(self, image: OutputImage) -> None:
         for obj in self.objects:
             plan = getattr(obj, "info_padding", None)
             if plan is not None:
-                info, abbrev, code = plan
+                info, abbrev, code, term = plan
                 iv = image.view(info.output)[info.value:info.value + info.capacity]
                 av = image.view(abbrev.output)[abbrev.value:abbrev.value + abbrev.capacity]
-                debug_pad.apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code)
+                debug_pad.apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code, term)
             for atom in obj.atoms:
                 if atom is None or atom.capacity <= atom.size or atom.sh_flags & C.SHF_ALLOC:
                     continue
@@ -983,8 +986,12 @@ class Linker:
         for o in [stamp] + tail + [shstr_out]:
             image.put(o, o.synthetic)
         self._write_headers(image, ordered)
-        # the link state keeps only what an update needs (an archive member needed
-        # later means a full link, which reads the archive again)
+        return image
+
+    def compact_state(self) -> None:
+        """Keep only what an incremental update needs, once the output is written:
+        objects' code and data bytes (not their debug info), the relocations an update
+        may apply again, archives' symbol indexes (a new member means a full link)."""
         self.libraries = [("archive", dataclasses.replace(lib[1], data=b"", members={}), lib[2])
                           if isinstance(lib, tuple) else lib for lib in self.libraries]
         for obj in self.objects:
@@ -992,7 +999,6 @@ class Linker:
                 obj.table = trimmed(obj.table)
             obj.compact()
         self.reloc_tables = [o.table for o in self.objects if o.table is not None]
-        return image
 
     def stamp_bytes(self) -> bytes:
         """The generation stamp: which link state this file belongs to, and which

@@ -145,6 +145,14 @@ class SymbolExtras:
         else:
             self.table[sym.extra_index:sym.extra_index + len(values)] = values
 
+    def set_field(self, sym: Symbol, name: str, value: int) -> None:
+        """One extra of `sym` (the fast path of `update`)."""
+        i = sym.extra_index
+        if not i:
+            i = sym.extra_index = len(self.table)
+            self.table.extend(EXTRA_DEFAULTS)
+        self.table[i + EXTRA_OFFSET[name]] = value
+
     def update(self, sym: Symbol, **changes) -> None:
         i = sym.extra_index
         if not i:

@@ -90,23 +90,26 @@ class SymtabBuilder:
             self.reshaped = True
 
     def stubs(self, linker) -> None:
-        """Names for stubs and cells made since the last call."""
+        """Names for stubs and cells made since the last call (columns built in bulk)."""
         stubs = linker.stubs
+        new = stubs.stubs[self.stubs_done:]
+        if not new:
+            return
         so = linker.outputs[".plt"].index
         ce = linker.outputs[".devlink.cells"].index
         func = (C.STB_LOCAL << 4) | C.STT_FUNC
-        obj = (C.STB_LOCAL << 4) | C.STT_OBJECT
-        rows = []
-        for i in range(self.stubs_done, len(stubs.stubs)):
-            stub = stubs.stubs[i]
-            name = stub.symbol.name
-            rows.append((name + "$stub", func, 0, so, stubs.addr + 8 * i, 8))
-            if stub.cell >= 0:
-                rows.append((name + "$got", obj, 0, ce, linker.cells.addr + 8 * stub.cell, 8))
+        objt = (C.STB_LOCAL << 4) | C.STT_OBJECT
+        first = self.stubs_done
+        names = [st.symbol.name + "$stub" for st in new]
+        addrs = [stubs.addr + 8 * (first + k) for k in range(len(new))]
+        with_cell = [st for st in new if st.cell >= 0]
+        names += [st.symbol.name + "$got" for st in with_cell]
+        addrs += [linker.cells.addr + 8 * st.cell for st in with_cell]
+        n1, n2 = len(new), len(with_cell)
+        block = Block(names, [func] * n1 + [objt] * n2, 0, [so] * n1 + [ce] * n2, addrs, 8)
         self.stubs_done = len(stubs.stubs)
-        if rows:
-            self.stub_block.extend(Block(*_columns(rows)))
-            self.reshaped = True
+        self.stub_block.extend(block)
+        self.reshaped = True
 
     def got(self, linker, name_of) -> None:
         go = linker.outputs[".got"].index

@@ -288,39 +288,29 @@ def check_ranges(kind: np.ndarray, values: np.ndarray, S: np.ndarray) -> int | N
     return int(idx[0]) if len(idx) else None
 
 
+_FIELD_DTYPE = {8: "<u8", 4: "<u4", 2: "<u2", 1: "u1"}
+
+
+def _field_view(buf: np.ndarray, width: int) -> np.ndarray:
+    """`buf` seen as overlapping little-endian integers of `width` bytes, one starting at
+    every byte: element i is the field at offset i, so a scatter of unaligned stores is
+    one numpy assignment."""
+    n = len(buf) - width + 1
+    return np.ndarray((max(n, 0),), dtype=_FIELD_DTYPE[width], buffer=buf, offset=0, strides=(1,))
+
+
 def write_values(buf: np.ndarray, pos: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
     """Store every value little-endian at `buf[pos]`, with its kind's width."""
+    views = {}
     for k, sel in _groups(kind):
         width = KIND_WIDTH.get(k)
         if not width:
             continue
         p = pos[sel]
-        v = values[sel]
         if not len(p):
             continue
-        b = v.astype("<i8").view(np.uint8).reshape(-1, 8)
-        idx = p[:, None] + np.arange(width)
-        buf[idx] = b[:, :width]
-
-
-# --- the trap a removed function's cell points to -------------------------------------------
-
-def trap_code(message: bytes) -> bytes:
-    """Position-independent code that writes `message` to stderr and raises SIGABRT.
-
-    A removed function's cell points here, so a stale caller (a stored function pointer,
-    or old code still running) fails loudly instead of running freed bytes:
-        lea msg(%rip),%rsi; mov $len,%edx; mov $2,%edi; mov $1,%eax; syscall   # write
-        mov $39,%eax; syscall; mov %eax,%edi; mov $6,%esi; mov $62,%eax; syscall  # kill(getpid(), SIGABRT)
-        ud2
-    """
-    tail = (b"\xba" + len(message).to_bytes(4, "little")       # mov $len, %edx
-            + b"\xbf\x02\x00\x00\x00"                           # mov $2, %edi
-            + b"\xb8\x01\x00\x00\x00\x0f\x05"                   # mov $1, %eax; syscall
-            + b"\xb8\x27\x00\x00\x00\x0f\x05"                   # mov $39, %eax; syscall
-            + b"\x89\xc7\xbe\x06\x00\x00\x00"                   # mov %eax, %edi; mov $6, %esi
-            + b"\xb8\x3e\x00\x00\x00\x0f\x05"                   # mov $62, %eax; syscall
-            + b"\x0f\x0b")                                      # ud2
-    lea_len = 7
-    rel = len(tail)                                             # message follows the code
-    return b"\x48\x8d\x35" + rel.to_bytes(4, "little", signed=True) + tail + message
+        view = views.get(width)
+        if view is None:
+            view = views[width] = _field_view(buf, width)
+        view[p] = values[sel].astype(np.uint64).astype(_FIELD_DTYPE[width], copy=False) if width == 8 else \
+            (values[sel] & ((1 << (8 * width)) - 1)).astype(_FIELD_DTYPE[width])
