@@ -240,6 +240,8 @@ class DevlinkCli(Tool):
     name = "devlink-cli"
 
     def link(self, prog: Program, out: Path) -> None:
+        # a full link each time: without its saved state, devlink cannot be incremental
+        shutil.rmtree(out.parent / ".devlink" / out.name, ignore_errors=True)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
         p = subprocess.run(devlink_cli_cmd(prog.objs, out, prog.libs, prog.export_dynamic),

@@ -19,6 +19,8 @@ import json
 import os
 import pickle
 import struct
+import sys
+import threading
 
 STATE_VERSION = 3
 JOURNAL_MAGIC = b"DLJRNL01"
@@ -74,10 +76,38 @@ def read_stamp(output: str, offset: int, size: int = 32) -> bytes | None:
 
 # --- the pickled link state -------------------------------------------------------------
 
+def _deep(fn):
+    """Run `fn` where deep recursion is safe: pickling the link state descends through
+    objects -> atoms -> output sections -> atoms of other objects, about ten levels per
+    object, far past the default limit and the main thread's stack."""
+    result, error = [], []
+
+    def run():
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 2_000_000))
+        try:
+            result.append(fn())
+        except BaseException as e:     # re-raised in the caller's thread
+            error.append(e)
+        finally:
+            sys.setrecursionlimit(old)
+
+    previous = threading.stack_size(1 << 30)
+    try:
+        t = threading.Thread(target=run, name="devlink-state")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(previous)
+    if error:
+        raise error[0]
+    return result[0]
+
+
 def save_state(sdir: str, linker) -> str:
     """Write the state to a temporary file; returns its path (renamed by commit_state)."""
     os.makedirs(sdir, exist_ok=True)
-    blob = pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = _deep(lambda: pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL))
     digest = hashlib.blake2b(blob, digest_size=16).digest()
     tmp = os.path.join(sdir, f"state.pickle.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
@@ -110,7 +140,7 @@ def load_state(sdir: str):
     if hashlib.blake2b(blob, digest_size=16).digest() != head[8:24]:
         raise StateError(f"{path} is corrupt (checksum mismatch)")
     try:
-        linker = pickle.loads(blob)
+        linker = _deep(lambda: pickle.loads(blob))
     except Exception as e:   # a damaged pickle can raise nearly anything
         raise StateError(f"{path} could not be read ({type(e).__name__})") from None
     linker.restore_after_load()
