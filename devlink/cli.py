@@ -17,6 +17,8 @@ devlink {build} [options] inputs...
 
 Commands:
   build     compile C sources and link them, like `cc -o prog a.c b.o libx.a -lm`
+  run       build, start the program, and patch every saved edit into it while it runs:
+            devlink run -o prog main.c util.c -- ARGS...
   symbols   the program's functions and variables: stub, atom, size/capacity, GOT cell
   got       the program's GOT: function cells and constant entries
 
@@ -175,6 +177,53 @@ def cmd_table(which: str, argv: list[str]) -> int:
     return 0
 
 
+def cmd_run(argv: list[str]) -> int:
+    """Build, run, and apply edits to the running program until it exits."""
+    import time
+    own = argv[:argv.index("--")] if "--" in argv else argv
+    if any(x in ("-h", "--help") for x in own):
+        print("usage: devlink run [-o OUTPUT] [cc options] sources... [-- program arguments]\n\n"
+              "Builds the program, starts it, and every time a source file is saved, recompiles it, relinks\n"
+              "only what changed and patches the running program: the next call of an edited function runs\n"
+              "the new code, with the program's state (globals, heap, connections) kept.")
+        return 0
+    prog_args: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, prog_args = argv[:i], argv[i + 1:]
+    args = parse_build_args(argv)
+    if not args.sources:
+        raise DevlinkError("devlink run needs the C sources of the program (it recompiles them when they change)")
+    from devlink.session import Session
+    session = Session(args, prog_args)
+    session.build()
+    child = session.start()
+    print(f"devlink: running {args.output} (pid {child.pid}); edit and save a source file to patch it", file=sys.stderr)
+    try:
+        while session.running:
+            time.sleep(0.1)
+            try:
+                gen = session.update()
+            except DevlinkError as e:
+                print(f"devlink: error: {e}", file=sys.stderr)
+                session.forget_changes()     # wait for the next save; the program keeps its code
+                continue
+            if gen is not None:
+                what = ", ".join(gen.changed + gen.added) or "nothing"
+                print(f"devlink: generation {gen.number}: {what} (compile {gen.compile_ms:.0f} ms, link "
+                      f"{gen.link_ms:.1f} ms, patch {gen.patch_ms:.1f} ms)", file=sys.stderr)
+    except KeyboardInterrupt:
+        session.stop()
+        return 130
+    status = session.child.wait()
+    session.stop()
+    if status < 0:
+        print(f"devlink: {args.output} was killed by signal {-status}", file=sys.stderr)
+        return 128 - status
+    print(f"devlink: {args.output} exited with status {status}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -184,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devlink {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
-    commands = {"build": cmd_build, "symbols": lambda a: cmd_table("symbols", a),
+    commands = {"build": cmd_build, "run": cmd_run, "symbols": lambda a: cmd_table("symbols", a),
                 "got": lambda a: cmd_table("got", a)}
     try:
         if cmd not in commands:

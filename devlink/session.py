@@ -1,0 +1,208 @@
+"""One dev session: a program's sources, its link state, the running child, history.
+
+`devlink run` is a Session driven by a simple source poller; the watch mode, the
+language server and the pytest plugin build on the same object.
+
+The child never runs the output file itself (Linux refuses writes to a running
+executable, ETXTBSY): it runs a snapshot copy made at launch, while devlink keeps
+updating the real output, which always holds the newest program (invariant 4).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from devlink.build import REQUIRED_CFLAGS, compile_source, read_depfile
+from devlink.errors import DevlinkError
+from devlink.link import state as st
+
+
+@dataclass
+class Generation:
+    number: int
+    time: float
+    changed: list[str]
+    added: list[str]
+    removed: list[str]
+    compile_ms: float
+    link_ms: float
+    patch_ms: float
+    patched: bool                   #: applied to a running child
+
+
+@dataclass
+class Session:
+    """A program under development: build it, run it, apply edits to it while it runs."""
+
+    args: object                    #: devlink.cli.BuildArgs
+    program_args: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
+    live: bool = True
+    out=None
+
+    def __post_init__(self):
+        from devlink.link.toolchain import find_cc
+        self.output = self.args.output
+        self.sdir = st.state_dir(self.output)
+        self.objdir = os.path.join(self.sdir, "session")
+        os.makedirs(self.objdir, exist_ok=True)
+        self.cc = find_cc()
+        self.linker = None
+        self.child: subprocess.Popen | None = None
+        self.mem = None
+        self.history: list[Generation] = []
+        self.objects: list[str] = []
+        self.deps: dict[str, dict[str, tuple]] = {}        # source -> {dep path: stat key}
+        self.object_bytes: dict[str, bytes] = {}
+
+    # --- building ---------------------------------------------------------------------
+    def _object_for(self, i: int, src: str) -> str:
+        base = os.path.splitext(os.path.basename(src))[0]
+        return os.path.join(self.objdir, f"{i:03d}-{base}.o")
+
+    def _compile(self, indexes: list[int]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+        a = self.args
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(indexes)))) as pool:
+            futures = []
+            for i in indexes:
+                src, obj = a.sources[i], self.objects[i]
+                futures.append(pool.submit(compile_source, self.cc, src, obj, a.cflags, obj[:-2] + ".d"))
+            for f in futures:
+                f.result()
+        for i in indexes:
+            obj = self.objects[i]
+            self.deps[a.sources[i]] = {d: st.stat_key(d) for d in read_depfile(obj[:-2] + ".d") or [a.sources[i]]}
+
+    def _inputs(self) -> list[str]:
+        return [self.objects[int(x[5:])] if x.startswith("@src:") else x for x in self.args.link_items]
+
+    def build(self) -> None:
+        """Compile everything and link from scratch."""
+        from devlink.link.linker import LinkOptions, Linker
+        from devlink.output.writer import write_file
+        a = self.args
+        self.objects = [self._object_for(i, s) for i, s in enumerate(a.sources)]
+        self._compile(list(range(len(a.sources))))
+        for p in self.objects:
+            with open(p, "rb") as f:
+                self.object_bytes[p] = f.read()
+        linker = Linker(LinkOptions(output=self.output, inputs=self._inputs(), lib_dirs=a.lib_dirs,
+                                    export_dynamic=a.export_dynamic))
+        image = linker.link()
+        write_file(self.output, image)
+        del image
+        linker.compact_state()
+        self.linker = linker
+
+    # --- the child -----------------------------------------------------------------------
+    def start(self, stdout=None, stderr=None) -> subprocess.Popen:
+        """Run a snapshot copy of the output (the output itself stays writable)."""
+        from devlink.hotpatch.procmem import ProcMem
+        run_dir = os.path.join(self.sdir, "run")
+        os.makedirs(run_dir, exist_ok=True)
+        snapshot = os.path.join(run_dir, f"{os.path.basename(self.output)}")
+        tmp = snapshot + ".tmp"
+        shutil.copyfile(self.output, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, snapshot)
+        env = dict(os.environ if self.env is None else self.env)
+        self.child = subprocess.Popen([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
+                                      stdin=subprocess.DEVNULL)
+        self.mem = ProcMem(self.child.pid)
+        self.child_generation = self.linker.generation
+        return self.child
+
+    @property
+    def running(self) -> bool:
+        return self.child is not None and self.child.poll() is None
+
+    def stop(self) -> int | None:
+        if self.child is None:
+            return None
+        if self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(2)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+        if self.mem is not None:
+            self.mem.close()
+            self.mem = None
+        return self.child.returncode
+
+    # --- edits -----------------------------------------------------------------------------
+    def changed_sources(self) -> list[int]:
+        out = []
+        for i, src in enumerate(self.args.sources):
+            deps = self.deps.get(src, {})
+            if any(st.stat_key(d) != key for d, key in deps.items()):
+                out.append(i)
+        return out
+
+    def forget_changes(self) -> None:
+        """Take the current files as seen (after a failed compile: wait for the next save)."""
+        for src, deps in self.deps.items():
+            self.deps[src] = {d: st.stat_key(d) for d in deps}
+
+    def update(self, indexes: list[int] | None = None) -> Generation | None:
+        """Recompile `indexes` (default: what changed), relink in place, patch the child.
+        A compile or link error raises DevlinkError and changes nothing."""
+        from devlink.hotpatch.plan import plan_patch
+        from devlink.link.incremental import NeedsFullLink, update_objects
+        from devlink.output.writer import pwrite_all
+        indexes = self.changed_sources() if indexes is None else indexes
+        if not indexes:
+            return None
+        t0 = time.perf_counter()
+        # compile into fresh files: a failed compile must leave the last good objects
+        a = self.args
+        saved = list(self.objects)
+        try:
+            self._compile(indexes)
+        except DevlinkError:
+            self.objects = saved
+            raise
+        t1 = time.perf_counter()
+        changes = {}
+        for i in indexes:
+            p = self.objects[i]
+            with open(p, "rb") as f:
+                data = f.read()
+            if data != self.object_bytes.get(p):
+                changes[p] = data
+        if not changes:
+            return None
+        live = self.live and self.running
+        try:
+            result = update_objects(self.linker, changes, live=live)
+        except NeedsFullLink as e:
+            raise DevlinkError(f"this edit needs a restart: {e}") from None
+        for p, data in changes.items():
+            self.object_bytes[p] = data
+        pwrite_all(self.output, [w for w in result.writes if not w.visible])
+        pwrite_all(self.output, [w for w in result.writes if w.visible])
+        os.truncate(self.output, result.file_size)
+        t2 = time.perf_counter()
+        patched = False
+        if live:
+            plan = plan_patch(result)
+            if plan.safe:
+                self.mem.apply(plan)
+                patched = True
+            else:
+                print("devlink: " + "; ".join(plan.unsafe) + "; restarting the program", file=sys.stderr)
+                self.stop()
+                self.start()
+        t3 = time.perf_counter()
+        gen = Generation(result.generation, time.time(), [c.name for c in result.changed],
+                         [c.name for c in result.added], [c.name for c in result.removed],
+                         (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, patched)
+        self.history.append(gen)
+        return gen
