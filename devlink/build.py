@@ -92,7 +92,7 @@ def build(args) -> None:
     if os.path.exists(os.path.join(sdir, "journal")):
         if st.replay_journal(sdir, out, fault):
             _say(args, f"finished an interrupted update of {out}")
-    manifest = st.load_manifest(sdir)
+    manifest = st.load_manifest(sdir, notice=lambda m: print(f"devlink: {m}; relinking from scratch", file=sys.stderr))
     if manifest is not None and manifest.get("options") == okey and _up_to_date(manifest, out):
         _say(args, f"{out} is up to date")
         return
@@ -148,6 +148,10 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
     hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l") and os.path.isfile(p)}
     usable = (manifest is not None and manifest.get("options") == okey and manifest.get("inputs") == inputs
               and os.path.exists(out))
+    if manifest is not None and not usable:
+        why = ("the build options changed" if manifest.get("options") != okey else
+               "the list of inputs changed" if manifest.get("inputs") != inputs else f"{out} is missing")
+        _say(args, f"full relink: {why}")
     if usable:
         changed = {p: h for p, h in hashes.items() if manifest.get("hashes", {}).get(p) != h}
         if any(not p.endswith(".o") for p in changed):

@@ -34,7 +34,9 @@ def debug_capacity(name: str, size: int) -> int:
     """Room an object's piece of debug section `name` gets (= size if it cannot pad)."""
     if name not in PADDING or size == 0:
         return size
-    return (pad_to_ideal(size) + 3) & ~3
+    # debug info grows faster than code when a function grows (locations, lines):
+    # half again, and some bytes for small objects
+    return (size + size // 2 + 256 + 3) & ~3
 
 
 def last_unit_offset(data, size: int) -> int | None:

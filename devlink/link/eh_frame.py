@@ -174,3 +174,15 @@ def trampoline_cie_fde(record_addr: int, code_start: int, code_size: int) -> byt
     pc_field = record_addr + 24 + 8
     struct.pack_into("<IIiI", fde, 0, 20, 24 + 4, code_start - pc_field, code_size)
     return bytes(cie + fde)
+
+
+MIN_FILLER = 16
+
+
+def filler_cie(size: int) -> bytes:
+    """A CIE of exactly `size` bytes (a multiple of 4, at least 16) that no FDE uses:
+    fills room inside .eh_frame so linear walkers read valid records."""
+    assert size % 4 == 0 and size >= MIN_FILLER
+    body = bytes([1]) + b"\0" + bytes([1, 1, 16])      # version, "", code/data align, RA
+    rest = size - 8 - len(body)
+    return struct.pack("<II", size - 4, 0) + body + bytes(rest)   # DW_CFA_nop padding

@@ -261,7 +261,8 @@ class IncrementalUpdate:
             for sym in obj.symbols[obj.raw.first_global:]:
                 if sym is None or sym.file is not obj or sym.name in new_defs:
                     continue
-                users = [o for o in L.symtab.referenced_by.get(sym.name, []) if o.name not in replaced]
+                users = [o for o in L.symtab.referenced_by.get(sym.name, [])
+                         if o.name not in replaced and sym.name not in o.weak_refs]
                 if users and sym.bind != C.STB_WEAK:
                     missing.append((sym.name, users))
         if missing:
@@ -318,6 +319,7 @@ class IncrementalUpdate:
                     self.old_address[id(sym)] = (sym, L.canonical_address(sym) if sym.atom is not None else sym.value)
                     sym.file = None
                     sym.atom = None
+                    sym.value = 0             # undefined (weak) from here on, unless redefined
                     sym.shndx = C.SHN_UNDEF
                     sym.bind = C.STB_WEAK
                     sym.flags &= ~SymbolFlags.STUB
@@ -781,7 +783,10 @@ class IncrementalUpdate:
         L.reloc_tables = [o.table for o in L.objects if o.table is not None]
         # globals whose address changed: their references elsewhere are applied again
         for key, (sym, old_addr) in self.old_address.items():
-            new_addr = L.canonical_address(sym) if sym.file is not None and sym.atom is not None else None
+            if sym.file is None:
+                new_addr = 0                  # gone: weak references now read 0
+            else:
+                new_addr = L.canonical_address(sym) if sym.atom is not None else None
             if new_addr is not None and new_addr != old_addr:
                 self.moved.add(id(sym))
 
@@ -897,17 +902,29 @@ class IncrementalUpdate:
         ef = atom.output
         if not self.live:
             for i, (off, cap) in enumerate(ef.free):
-                if atom.size <= cap:
-                    atom.value, atom.capacity = off, cap
+                left = cap - atom.size
+                if left == 0 or left >= eh_frame.MIN_FILLER:
+                    atom.value, atom.capacity = off, atom.size
                     del ef.free[i]
                     _append(atom)
+                    if left:
+                        # the rest of the old record's room: a CIE nothing uses
+                        self._emit(ef, off + atom.size, eh_frame.filler_cie(left), "rodata", visible=False)
                     return
-        start = (ef.size + 3) & ~3
-        if start + atom.size > ef.limit:
+        term = getattr(self.L, "eh_terminator", None)
+        if term is not None and term.value + 4 == ef.size:
+            start = term.value                # the new records go where the terminator was
+        else:
+            start = (ef.size + 3) & ~3
+        if start + atom.size + 4 > ef.limit:
             raise NeedsFullLink("section .eh_frame is out of reserved room")
         atom.value, atom.capacity = start, atom.size
         ef.size = start + atom.size
         _append(atom)
+        if term is not None:
+            term.value = ef.size
+            ef.size += 4
+            self._emit(ef, term.value, bytes(4), "rodata", visible=False)
 
     def _retire_fdes(self, atom: Atom) -> None:
         """FDEs of code that is gone cover nothing (pc_range 0), so linear walkers of

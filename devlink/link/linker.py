@@ -372,6 +372,11 @@ class Linker:
                     # records are 4-byte aligned; zero padding between objects would
                     # read as the table's terminator to a linear walker
                     atom.alignment = min(atom.alignment, 4)
+                    if atom.size == 4 and bytes(atom.data) == b"\0\0\0\0":
+                        # crtend's terminator: the zeros of the room after the last
+                        # record end the table, also once updates append records
+                        atom.alive = False
+                        continue
                 out.atoms.append(atom)
         # COMMON symbols: each gets a zero-filled atom in .bss
         for sym in self.symtab.globals.values():
@@ -678,6 +683,10 @@ class Linker:
         self.stub_unwind.output = ef
         ef.atoms.insert(0, self.stub_unwind)
         self.eh_frame_fdes += 1
+        # the zero terminator, last (an update moves it behind the records it appends)
+        self.eh_terminator = Atom(None, 0, ".eh_frame.devlink-end", C.SHT_PROGBITS, A, 4, 4, memoryview(bytes(4)), None)
+        self.eh_terminator.output = ef
+        ef.atoms.append(self.eh_terminator)
         synth(".interp", C.SHT_PROGBITS, A, len(interp), 1)
         synth(".hash", C.SHT_HASH, A, d.hash_size(), 8, 4)
         synth(".dynsym", C.SHT_DYNSYM, A, d.dynsym_size(), 8, 24)

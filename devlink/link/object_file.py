@@ -39,8 +39,9 @@ class ObjectFile:
         self.exec_stack = False
         #: stubs of this object's functions (indexes into the StubSection)
         self.stub_indexes: list[int] = []
-        #: global names this object references
+        #: global names this object references, and those it references only weakly
         self.ref_names: list[str] = []
+        self.weak_refs: set[str] = set()
         #: RelocTable of this object (set by scanning)
         self.table = None
         #: names of relocation targets, for comparing two versions (built on demand)
@@ -109,6 +110,17 @@ class ObjectFile:
             raise DevlinkError(f"{self.name}: group section {sec.name} names symbol {sec.sh_info}, which does not exist; the object is corrupt")
         signature = raw.sym_name(sec.sh_info)
         self.comdat_groups.append((signature, [int(w) for w in words[1:]]))
+
+    def source_name(self) -> str | None:
+        """The STT_FILE name of the object (its source file), for the output's symtab."""
+        name = getattr(self, "_source_name", False)
+        if name is False:
+            name = None
+            files = np.flatnonzero(self.sym_type == C.STT_FILE)
+            if len(files):
+                name = self.raw.sym_name(int(files[0])) or None
+            self._source_name = name
+        return name
 
     def has_function_statics(self) -> bool:
         """Whether gcc numbered some local variable (`n.1`): a function-scope static."""

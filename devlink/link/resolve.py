@@ -93,6 +93,8 @@ class SymbolTable:
                     sym.bind = C.STB_GLOBAL
                 self.referenced_by.setdefault(sym.name, []).append(obj)
                 obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
+                if bind == C.STB_WEAK:
+                    obj.weak_refs.add(sym.name)
                 vis = obj.st_other[i] & 3
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis

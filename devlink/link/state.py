@@ -49,13 +49,21 @@ def stat_key(path: str) -> tuple[int, int] | None:
 
 # --- manifest -------------------------------------------------------------------------------
 
-def load_manifest(sdir: str) -> dict | None:
+def load_manifest(sdir: str, notice=None) -> dict | None:
+    """The manifest, or None; `notice(message)` hears why an existing one is unusable."""
+    path = os.path.join(sdir, "manifest.json")
     try:
-        with open(os.path.join(sdir, "manifest.json")) as f:
+        with open(path) as f:
             m = json.load(f)
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError):
+        if notice:
+            notice(f"{path} is corrupt")
         return None
     if not isinstance(m, dict) or m.get("version") != STATE_VERSION:
+        if notice:
+            notice(f"{path} is from another devlink version" if isinstance(m, dict) else f"{path} is not a devlink manifest")
         return None
     return m
 
@@ -143,7 +151,13 @@ def load_state(sdir: str):
         linker = _deep(lambda: pickle.loads(blob))
     except Exception as e:   # a damaged pickle can raise nearly anything
         raise StateError(f"{path} could not be read ({type(e).__name__})") from None
-    linker.restore_after_load()
+    from devlink.link.linker import Linker
+    if not isinstance(linker, Linker):
+        raise StateError(f"{path} holds no devlink link state")
+    try:
+        linker.restore_after_load()
+    except Exception as e:
+        raise StateError(f"{path} could not be restored ({type(e).__name__})") from None
     return linker
 
 

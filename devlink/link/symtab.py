@@ -70,6 +70,9 @@ class SymtabBuilder:
     # --- what goes in ----------------------------------------------------------------
     def object_locals(self, obj, tls_start: int) -> None:
         rows = []
+        file_name = obj.source_name()
+        if file_name:
+            rows.append((file_name, (C.STB_LOCAL << 4) | C.STT_FILE, 0, C.SHN_ABS, 0, 0))
         for sym in obj.symbols[:obj.raw.first_global]:
             if sym is None or sym.atom is None or sym.atom.output is None:
                 continue

@@ -314,3 +314,25 @@ def write_values(buf: np.ndarray, pos: np.ndarray, kind: np.ndarray, values: np.
             view = views[width] = _field_view(buf, width)
         view[p] = values[sel].astype(np.uint64).astype(_FIELD_DTYPE[width], copy=False) if width == 8 else \
             (values[sel] & ((1 << (8 * width)) - 1)).astype(_FIELD_DTYPE[width])
+
+
+# --- the trap a removed function's cell points to -------------------------------------------
+
+def trap_code(message: bytes) -> bytes:
+    """Position-independent code that writes `message` to stderr and raises SIGABRT.
+
+    A removed function's cell points here, so a stale caller (a stored function pointer,
+    or old code still running) fails loudly instead of running freed bytes:
+        lea msg(%rip),%rsi; mov $len,%edx; mov $2,%edi; mov $1,%eax; syscall   # write
+        mov $39,%eax; syscall; mov %eax,%edi; mov $6,%esi; mov $62,%eax; syscall  # kill(getpid(), SIGABRT)
+        ud2
+    """
+    tail = (b"\xba" + len(message).to_bytes(4, "little")       # mov $len, %edx
+            + b"\xbf\x02\x00\x00\x00"                           # mov $2, %edi
+            + b"\xb8\x01\x00\x00\x00\x0f\x05"                   # mov $1, %eax; syscall
+            + b"\xb8\x27\x00\x00\x00\x0f\x05"                   # mov $39, %eax; syscall
+            + b"\x89\xc7\xbe\x06\x00\x00\x00"                   # mov %eax, %edi; mov $6, %esi
+            + b"\xb8\x3e\x00\x00\x00\x0f\x05"                   # mov $62, %eax; syscall
+            + b"\x0f\x0b")                                      # ud2
+    rel = len(tail)                                             # the message follows the code
+    return b"\x48\x8d\x35" + rel.to_bytes(4, "little", signed=True) + tail + message
