@@ -173,6 +173,11 @@ def worker(spec: dict) -> dict:
         L = Linker(LinkOptions(**opts))
         image = L.link()
         write_file(out, image)
+        del image
+        # what `devlink build`, `devlink run` and every session keep: the state trimmed
+        # to what an update needs
+        if hasattr(L, "compact_state"):
+            L.compact_state()
         return L
 
     # --- full link + memory

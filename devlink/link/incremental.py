@@ -94,13 +94,14 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
             gc.enable()
 
 
-def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
-    """How an atom is recognised in the next version of its object."""
+def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict, statics_by_dwarf: bool = False) -> tuple:
+    """How an atom is recognised in the next version of its object.  With
+    `statics_by_dwarf`, a function-scope static is known by its function and name."""
     named = syms_by_atom.get(id(atom))
     if named:
         primary = min(named, key=lambda s: (s.value != 0, s.bind == C.STB_LOCAL, s.name))
         if primary.bind == C.STB_LOCAL:
-            if primary.type in (C.STT_OBJECT, C.STT_TLS) and _is_numbered(primary.name):
+            if statics_by_dwarf and primary.type in (C.STT_OBJECT, C.STT_TLS) and _is_numbered(primary.name):
                 key = obj.static_keys().get(primary.name)
                 if key is not None:
                     return ("s",) + key        # a function-scope static: by function and name
@@ -114,6 +115,19 @@ def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict) -> tuple:
 
 def _is_named(obj: ObjectFile, atom: Atom) -> bool:
     return any(s is not None and s.atom is atom and s.file is obj for s in obj.symbols)
+
+
+def _numbered_statics(obj: ObjectFile) -> set[str]:
+    """Names of the object's function-scope statics (`n.1`), bound or not yet."""
+    out = set()
+    types = obj.sym_type
+    for i in range(1, obj.raw.first_global):
+        if int(types[i]) in (C.STT_OBJECT, C.STT_TLS):
+            sym = obj.symbols[i]
+            name = sym.name if sym is not None else obj.raw.sym_name(i)
+            if _is_numbered(name):
+                out.add(name)
+    return out
 
 
 def _is_numbered(name: str) -> bool:
@@ -341,14 +355,20 @@ class IncrementalUpdate:
     def index_old_decls(self) -> None:
         self.old_syms: dict[str, dict] = {}
         self.old_keys: dict[str, dict] = {}
+        #: objects whose function-scope statics may have been renumbered: the set of
+        #: `name.N` statics changed, so they are matched through DWARF (slow, rare)
+        self.by_dwarf: set[str] = set()
         for name, old in self.old.items():
+            new = self.new.get(name)
+            if new is not None and _numbered_statics(old) != _numbered_statics(new):
+                self.by_dwarf.add(name)
             syms = self.old_syms[name] = symbols_by_atom(old)
-            keys = getattr(old, "decl_keys", None)
+            keys = getattr(old, "decl_keys", None) if name not in self.by_dwarf else None
             if keys is None:
                 keys = {}
                 for a in old.atoms:
                     if a is not None and a.output is not None:
-                        keys.setdefault(decl_key(old, a, syms), a)
+                        keys.setdefault(decl_key(old, a, syms, name in self.by_dwarf), a)
             self.old_keys[name] = keys
 
     def place_atoms(self) -> None:
@@ -375,8 +395,11 @@ class IncrementalUpdate:
                     raise NeedsFullLink(f"{name} adds section {out_name}")
                 atom.output = out
                 atom.priority = S.init_priority(atom.name)
-                key = decl_key(obj, atom, new_syms)
-                obj.decl_keys.setdefault(key, atom)
+                key = decl_key(obj, atom, new_syms, name in self.by_dwarf)
+                if name not in self.by_dwarf:
+                    obj.decl_keys.setdefault(key, atom)
+                else:
+                    obj.decl_keys.setdefault(decl_key(obj, atom, new_syms), atom)
                 prev = old_by_key.get(key)
                 if prev is not None and prev.output is not out:
                     prev = None
