@@ -1008,6 +1008,8 @@ class Linker:
                 obj.table = trimmed(obj.table)
             obj.compact()
         self.reloc_tables = [o.table for o in self.objects if o.table is not None]
+        gc.collect()
+        _release_free_memory()
 
     def stamp_bytes(self) -> bytes:
         """The generation stamp: which link state this file belongs to, and which
@@ -1395,6 +1397,16 @@ def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
     if sym.bind == C.STB_LOCAL:
         return (obj.name, sym.name)
     return ("", sym.name)
+
+
+def _release_free_memory() -> None:
+    """Give the memory a link freed back to the system (glibc keeps it otherwise), so a
+    session's footprint is its state, not the link's peak."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _is_call(data, off: int) -> bool:
