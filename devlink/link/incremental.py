@@ -319,6 +319,13 @@ class IncrementalUpdate:
             if int((whole[:, 1] >> 32).max()) >= len(obj.symbols):
                 raise DevlinkError(f"{obj.name}: a relocation names a symbol past the end of the symbol table; "
                                    f"the object is corrupt, rebuild it")
+            from devlink.elf.reader import _reloc_widths
+            sizes = np.repeat(np.array([a.size for a, _ in tabs], np.int64), [len(r) for _, r in tabs])
+            offs = whole[:, 0].astype(np.int64)
+            if ((offs < 0) | (offs + _reloc_widths()[np.minimum(types, 255)] > sizes)).any() or \
+                    any(a.is_nobits for a, _ in tabs):
+                raise DevlinkError(f"{obj.name}: a relocation patches bytes outside its section; "
+                                   f"the object is corrupt, rebuild it")
 
     def rebind_symbols(self) -> None:
         """Old definitions out, new ones in; globals keep their Symbol records (other

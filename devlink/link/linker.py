@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from devlink.elf import consts as C
-from devlink.elf.reader import read_archive, read_linker_script, read_object, read_shared_object
+from devlink.elf.reader import _reloc_widths, read_archive, read_linker_script, read_object, read_shared_object
 from devlink.elf.records import SYM_DTYPE, Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
@@ -196,6 +196,17 @@ class Linker:
             raise DevlinkError("no input files; pass .c, .o or .a files to link")
 
     def _load_path(self, path: str, as_needed: bool, post: bool = False, depth: int = 0) -> None:
+        cached = _library_cache_get(path)
+        if cached is not None:
+            # a system library parsed by an earlier link in this process
+            if isinstance(cached, tuple):
+                if not any(lib[1].path == path for lib in self.libraries if isinstance(lib, tuple)):
+                    self.libraries.append(("archive", cached[1], set()))
+            elif not any(so.name == path for so in self.shared):
+                so = SharedObject(cached, as_needed)
+                self.shared.append(so)
+                self.libraries.append(so)
+            return
         data = read_file(path)
         kind = kind_of(path, data)
         if kind == "object":
@@ -205,11 +216,15 @@ class Linker:
         elif kind == "archive":
             if any(lib[1].path == path for lib in self.libraries if isinstance(lib, tuple)):
                 return
-            self.libraries.append(("archive", read_archive(path, data), set()))
+            archive = read_archive(path, data)
+            _library_cache_put(path, ("archive", archive))
+            self.libraries.append(("archive", archive, set()))
         elif kind == "shared":
             if any(so.name == path for so in self.shared):
                 return
-            so = SharedObject(read_shared_object(path, data), as_needed)
+            raw = read_shared_object(path, data)
+            _library_cache_put(path, raw)
+            so = SharedObject(raw, as_needed)
             self.shared.append(so)
             self.libraries.append(so)
         else:
@@ -477,6 +492,18 @@ class Linker:
             j = int(np.argmax(syms >= len(obj.symbols)))
             raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
                                f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
+        # every field inside the section it patches
+        sizes = np.array([a.size for a in atoms], np.int64)[aidx]
+        widths = _reloc_widths()[np.minimum(types, 255)]
+        outside = (offs < 0) | (offs + widths > sizes) | (types >= 256) & (offs > sizes)
+        if outside.any():
+            j = int(np.argmax(outside))
+            raise DevlinkError(f"{obj.name}: a relocation for section {atoms[aidx[j]].name} patches offset {int(offs[j]):#x}, "
+                               f"outside the section ({int(sizes[j]):#x} bytes); the object is corrupt, rebuild it")
+        if any(a.is_nobits for a in atoms):
+            a = next(a for a in atoms if a.is_nobits)
+            raise DevlinkError(f"{obj.name}: section {a.name} has no contents (SHT_NOBITS) but has relocations; "
+                               f"the object is corrupt, rebuild it")
         tclip = np.minimum(types, 255)
         kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
         # references from code and data (not unwind tables, not debug info) may mean a
@@ -1397,6 +1424,32 @@ def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
     if sym.bind == C.STB_LOCAL:
         return (obj.name, sym.name)
     return ("", sym.name)
+
+
+#: libraries and archives parsed in this process, by path, checked by size and mtime:
+#: a session links many times, and libc's symbol table takes ~30 ms to read
+_LIBRARY_CACHE: dict[str, tuple[tuple[int, int], object]] = {}
+
+
+def _library_cache_get(path: str):
+    entry = _LIBRARY_CACHE.get(path)
+    if entry is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return entry[1] if entry[0] == (st.st_size, st.st_mtime_ns) else None
+
+
+def _library_cache_put(path: str, value) -> None:
+    if path.endswith(".o"):
+        return
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    _LIBRARY_CACHE[path] = ((st.st_size, st.st_mtime_ns), value)
 
 
 def _release_free_memory() -> None:
