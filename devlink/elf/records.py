@@ -76,3 +76,24 @@ def elf_hash(name: bytes) -> int:
             h ^= g >> 24
         h &= ~g & 0xFFFFFFFF
     return h
+
+
+def elf_hash_many(names: list[bytes]) -> np.ndarray:
+    """`elf_hash` of many names at once (one numpy step per character position)."""
+    n = len(names)
+    if not n:
+        return np.zeros(0, np.uint32)
+    lens = np.fromiter((len(x) for x in names), np.int64, n)
+    width = int(lens.max())
+    chars = np.zeros((n, width), np.uint32)
+    flat = np.frombuffer(b"".join(x.ljust(width, b"\0") for x in names), np.uint8).reshape(n, width)
+    chars[:] = flat
+    h = np.zeros(n, np.uint32)
+    for c in range(width):
+        active = lens > c
+        hv = ((h << np.uint32(4)) + chars[:, c]) & np.uint32(0xFFFFFFFF)
+        g = hv & np.uint32(0xF0000000)
+        hv ^= g >> np.uint32(24)
+        hv &= ~g
+        h = np.where(active, hv, h)
+    return h

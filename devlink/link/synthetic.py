@@ -14,7 +14,9 @@ from enum import IntEnum
 import numpy as np
 
 from devlink.elf import consts as C
-from devlink.elf.records import Elf64_Dyn, Elf64_Rela, Elf64_Sym, Elf64_Verneed, Elf64_Vernaux, elf_hash, st_info
+from devlink.elf.records import (
+    Elf64_Dyn, Elf64_Rela, Elf64_Sym, Elf64_Verneed, Elf64_Vernaux, elf_hash, elf_hash_many, st_info,
+)
 from devlink.link.symbol import Symbol, SymbolFlags
 
 PTR = 8
@@ -127,20 +129,20 @@ class GotSection:
         """The entries' initial bytes, and what ld.so must fill in at start:
         (address, "bind" | "irelative", symbol)."""
         out = bytearray(self.size())
-        dynamic = []
+        import_flags = SymbolFlags.IMPORT
         for e in self.entries:
             sym = e.symbol
-            if e.tag == GotTag.GOTTP:
-                val = sym.address() - tp
-            elif e.tag in (GotTag.IPLT, GotTag.PLT):
-                val = 0
-            elif sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
-                dynamic.append((e.address(self), "bind", sym))
-                val = 0
-            else:
+            tag = e.tag
+            if tag == GotTag.GOT:
+                if sym.flags & import_flags and not (sym.flags & SymbolFlags.COPY_REL):
+                    continue                  # filled by ld.so (GLOB_DAT)
                 val = canonical_address(sym)
+            elif tag == GotTag.GOTTP:
+                val = sym.address() - tp
+            else:
+                continue                      # IRELATIVE / JUMP_SLOT: ld.so fills them
             struct.pack_into("<q", out, e.cell_index * PTR, val)
-        return out, dynamic
+        return out, []
 
 
 # --- stubs and cells --------------------------------------------------------------------------
@@ -295,8 +297,9 @@ class DynamicSymbols:
         nchain = self.count() + 1
         buckets = [0] * self.nbucket
         chains = [0] * nchain
-        for i, sym in enumerate(self.code_names + self.symbols, 1):
-            h = elf_hash(sym.name.encode("utf-8", "surrogateescape")) % self.nbucket
+        names = [sym.name.encode("utf-8", "surrogateescape") for sym in self.code_names + self.symbols]
+        hashes = (elf_hash_many(names) % self.nbucket).tolist()
+        for i, h in enumerate(hashes, 1):
             chains[i] = buckets[h]
             buckets[h] = i
         return struct.pack(f"<II{self.nbucket}I{nchain}I", self.nbucket, nchain, *buckets, *chains)
@@ -344,10 +347,18 @@ class RelaDyn:
     def render(self, last_types: tuple[int, ...] = ()) -> bytes:
         """The table sorted by address, with `last_types` (IRELATIVE: a resolver may
         read anything the other relocations fill in) at the end."""
-        out = bytearray()
-        for off, t, s, a in sorted(self.relocs, key=lambda r: (r[1] in last_types, r[0])):
-            out += Elf64_Rela.pack(off, (s << 32) | t, a)
-        return bytes(out)
+        import numpy as np
+        if not self.relocs:
+            return b""
+        arr = np.array(self.relocs, np.int64).reshape(-1, 4)
+        last = np.isin(arr[:, 1], list(last_types)) if last_types else np.zeros(len(arr), bool)
+        order = np.lexsort((arr[:, 0], last))
+        arr = arr[order]
+        out = np.empty((len(arr), 3), "<u8")
+        out[:, 0] = arr[:, 0]
+        out[:, 1] = (arr[:, 2].astype(np.uint64) << np.uint64(32)) | arr[:, 1].astype(np.uint64)
+        out[:, 2] = arr[:, 3].astype(np.uint64)
+        return out.tobytes()
 
 
 class DynamicSection:
