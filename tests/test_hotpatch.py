@@ -66,6 +66,7 @@ class Live:
         self.session.build()
         self.child = self.session.start(stdout=subprocess.PIPE)
         self.buf = b""
+        self.pending: list[str] = []     # complete lines not looked at yet
 
     def edit(self, old: str, new: str) -> None:
         text = self.src.read_text()
@@ -77,9 +78,14 @@ class Live:
         assert gen is not None and gen.patched, gen
 
     def lines_until(self, pred, timeout: float = 10.0) -> str:
+        """The next line (in order, none skipped) for which `pred` holds."""
         end = time.time() + timeout
         fd = self.child.stdout.fileno()
         while time.time() < end:
+            while self.pending:
+                text = self.pending.pop(0)
+                if pred(text):
+                    return text
             r, _, _ = select.select([fd], [], [], 0.2)
             if r:
                 chunk = os.read(fd, 65536)
@@ -87,10 +93,7 @@ class Live:
                     break
                 self.buf += chunk
                 *lines, self.buf = self.buf.split(b"\n")
-                for ln in lines:
-                    text = ln.decode()
-                    if pred(text):
-                        return text
+                self.pending += [ln.decode() for ln in lines]
         raise AssertionError(f"no matching line within {timeout}s; last output: {self.buf[-300:]!r}")
 
     def close(self) -> None:
@@ -146,6 +149,7 @@ def test_new_function_global_and_libc_call(live):
               "int extra(int x) { return x * 2 + bonus + (int)strlen(\"abc\"); }\n"
               "int step(int x) { return extra(x) - x * 2 - 8 + 1 + x; }")
     # extra(x) = 2x + 5 + 3 -> step(x) = x + 1, but now through new code, a new global and strlen
+    live.lines_until(lambda ln: ln.startswith("tick"))
     line = live.lines_until(lambda ln: ln.startswith("tick"))
     c1 = int(field(line, "counter"))
     line = live.lines_until(lambda ln: ln.startswith("tick"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 
+from devlink.elf.leb128 import read_uleb as _read_uleb, uleb, uleb_width
 from devlink.link.atom import pad_to_ideal
 
 #: section -> (is made of units, padding byte)
@@ -79,27 +80,6 @@ DW_FORM_block = 0x09
 MIN_INFO_PAD = 4
 
 
-def uleb(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
-
-
-def _read_uleb(data, off):
-    result = shift = 0
-    while True:
-        b = data[off]
-        off += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, off
-
-
 def abbrev_table_end(data, size: int) -> tuple[int, int] | None:
     """(offset of the terminating 0 code, highest code) of the abbreviation table that
     starts a piece, or None if it is not one well-formed table."""
@@ -131,18 +111,6 @@ def padding_abbrev(code: int) -> bytes:
     """code: DW_TAG_lo_user, no children, (DW_AT_lo_user, DW_FORM_block); then the
     table's terminator."""
     return uleb(code) + uleb(DW_TAG_lo_user) + b"\x00" + uleb(DW_AT_lo_user) + uleb(DW_FORM_block) + b"\x00\x00" + b"\x00"
-
-
-def uleb_width(v: int, width: int) -> bytes:
-    """`v` as a ULEB128 of exactly `width` bytes (trailing continuation bytes)."""
-    out = bytearray()
-    for i in range(width):
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if i < width - 1 else 0))
-    if v:
-        raise ValueError("value does not fit")
-    return bytes(out)
 
 
 def padding_die(code: int, total: int) -> bytes:

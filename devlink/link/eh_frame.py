@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 
+from devlink.elf.leb128 import read_uleb as _uleb
 from devlink.errors import DevlinkError
 
 DW_EH_PE_absptr = 0x00
@@ -41,17 +42,6 @@ def count_fdes(data, where: str) -> int:
             n += 1
         off += 4 + length
     return n
-
-
-def _uleb(data, off):
-    result = shift = 0
-    while True:
-        b = data[off]
-        off += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, off
 
 
 def _cie_fde_encoding(data, off: int) -> int:

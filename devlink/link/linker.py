@@ -23,7 +23,7 @@ from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
 from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import BASE_ADDRESS, layout, tls_range
-from devlink.link.object_file import ObjectFile, SharedObject, is_debug_section
+from devlink.link.object_file import ObjectFile, SharedObject, bind_import, is_debug_section
 from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
@@ -314,13 +314,7 @@ class Linker:
             d = so.lookup(sym.name)
             if d is None:
                 continue
-            sym.file = so
-            sym.value = d.value
-            sym.size = d.size
-            sym.type = d.info & 0xF
-            sym.shndx = d.shndx
-            sym.version = d.version
-            sym.flags |= SymbolFlags.IMPORT
+            bind_import(sym, so, d)
             so.used = True
             changed = True
         return changed
@@ -770,14 +764,9 @@ class Linker:
                 sym = table.get(name)
                 if sym is None:
                     sym = table[name] = Symbol(name)
-                    sym.file = so
-                    sym.value = d.value
-                    sym.size = d.size
-                    sym.type = d.info & 0xF
-                    sym.shndx = d.shndx
-                    sym.version = d.version
+                    bind_import(sym, so, d)
                     sym.bind = C.STB_WEAK if d.info >> 4 == C.STB_WEAK else C.STB_GLOBAL
-                    sym.flags = SymbolFlags.IMPORT | SymbolFlags.PREBOUND
+                    sym.flags |= SymbolFlags.PREBOUND
                 elif not (sym.flags & SymbolFlags.IMPORT) or sym.file is not so:
                     continue
                 if not (sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL)):

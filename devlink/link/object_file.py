@@ -231,6 +231,17 @@ class SharedObject:
         return by_value.get(value, [])
 
 
+def bind_import(sym: Symbol, so: SharedObject, d) -> None:
+    """`sym` is defined by shared library `so` (its dynamic symbol `d`)."""
+    sym.file = so
+    sym.value = d.value
+    sym.size = d.size
+    sym.type = d.info & 0xF
+    sym.shndx = d.shndx
+    sym.version = d.version
+    sym.flags |= SymbolFlags.IMPORT
+
+
 def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
     """A Symbol record for a file-local definition of `obj`'s symbol table entry `i`."""
     raw = obj.raw

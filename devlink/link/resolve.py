@@ -135,24 +135,3 @@ class SymbolTable:
 
     def undefined_strong(self) -> list[Symbol]:
         return [s for s in self.globals.values() if s.file is None and s.bind != C.STB_WEAK]
-
-    def bind_to_shared(self, so: SharedObject) -> bool:
-        """Bind every still-undefined name that `so` defines to it. Returns True if any."""
-        changed = False
-        for sym in self.globals.values():
-            if sym.file is not None:
-                continue
-            d = so.lookup(sym.name)
-            if d is None:
-                continue
-            sym.file = so
-            sym.value = d.value
-            sym.size = d.size
-            sym.type = d.info & 0xF
-            if d.info >> 4 == C.STB_WEAK and sym.bind != C.STB_GLOBAL:
-                pass
-            sym.shndx = d.shndx
-            sym.version = d.version
-            sym.flags |= SymbolFlags.IMPORT
-            changed = True
-        return changed
