@@ -719,8 +719,7 @@ class Linker:
         if self.rela_plt.relocs:
             synth(".rela.plt", C.SHT_RELA, A | C.SHF_INFO_LINK, self.rela_plt.size(), 8, 24)
         synth(".plt", C.SHT_PROGBITS, A | X, self.stubs.size(), 16)
-        if True:
-            synth(".eh_frame_hdr", C.SHT_PROGBITS, A, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * self.eh_frame_fdes, 4)
+        synth(".eh_frame_hdr", C.SHT_PROGBITS, A, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * self.eh_frame_fdes, 4)
         synth(".got", C.SHT_PROGBITS, A | W, max(self.got.size(), 8), 8, 8)
         synth(".devlink.cells", C.SHT_PROGBITS, A | W, self.cells.size(), 4096, 8)
         # .dynamic: its tag list is fixed now; values are filled in after layout
@@ -1205,15 +1204,14 @@ class Linker:
 
         d = self.dynsyms
         put(".interp", self.interp)
-        put(".dynsym", d.dynsym_render(self) if hasattr(d, "dynsym_render") else
-            d.render_dynsym(self.canonical_address, self._dynsym_shndx))
+        put(".dynsym", d.render_dynsym(self.canonical_address, self._dynsym_shndx))
         put(".hash", d.render_hash())
         if d.versions:
             put(".gnu.version", d.render_versym())
             put(".gnu.version_r", d.render_verneed())
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
         tp = arch.tls_tp(tls_start, tls_memsz, tls_align)
-        got_bytes, _ = self.got.render(self.canonical_address, tp)
+        got_bytes = self.got.render(self.canonical_address, tp)
         put(".got", got_bytes)
         self._fill_dynamic_relocs()
         if self.rela_dyn.relocs:

@@ -125,9 +125,9 @@ class GotSection:
     def size(self) -> int:
         return len(self.entries) * PTR
 
-    def render(self, canonical_address, tp: int) -> tuple[bytearray, list[tuple[int, str, Symbol]]]:
-        """The entries' initial bytes, and what ld.so must fill in at start:
-        (address, "bind" | "irelative", symbol)."""
+    def render(self, canonical_address, tp: int) -> bytearray:
+        """The entries' initial bytes (ld.so fills the imports', see
+        Linker._fill_dynamic_relocs)."""
         out = bytearray(self.size())
         import_flags = SymbolFlags.IMPORT
         for e in self.entries:
@@ -142,7 +142,7 @@ class GotSection:
             else:
                 continue                      # IRELATIVE / JUMP_SLOT: ld.so fills them
             struct.pack_into("<q", out, e.cell_index * PTR, val)
-        return out, []
+        return out
 
 
 # --- stubs and cells --------------------------------------------------------------------------
