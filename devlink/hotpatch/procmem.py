@@ -48,11 +48,19 @@ class ProcMem:
         os.pwrite(self.fd, target.to_bytes(8, "little"), address)
 
     def apply(self, plan) -> None:
-        """Bytes first, then the cells (invariant 5)."""
-        for w in plan.writes:
-            self.write(w.address, w.data)
-        for address, target in plan.cells:
-            self.flip_cell(address, target)
+        """Bytes first, then the cells (invariant 5), with no collector pause between the
+        first write and the last flip."""
+        import gc
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for w in plan.writes:
+                self.write(w.address, w.data)
+            for address, target in plan.cells:
+                self.flip_cell(address, target)
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def close(self) -> None:
         if self.fd >= 0:
