@@ -326,3 +326,18 @@ def corpus_inputs(prog: CorpusProgram, cc: str, workdir: Path, opt: str) -> list
         inputs.append(build_archive(cc, prog.archive_sources, workdir, [opt, *prog.directives.cflags],
                                     name=f"lib{prog.name}.a"))
     return inputs
+
+
+def write(path: Path, text: str) -> Path:
+    """Write `text` to `path`, making its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def cc_c(src: Path, flags: list[str], out: Path | None = None) -> Path:
+    """`cc -c FLAGS src -o out` (out defaults to src with .o)."""
+    out = out or src.with_suffix(".o")
+    p = subprocess.run([find_cc() or "cc", "-c", *flags, str(src), "-o", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, f"cc -c {' '.join(flags)} {src.name} failed:\n{p.stderr}"
+    return out

@@ -30,17 +30,10 @@ OPTS = pytest.mark.parametrize("opt", helpers.OPT_LEVELS, ids=lambda o: o.lstrip
 # ----------------------------------------------------------------------------- helpers
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+write = helpers.write
 
 
-def cc_c(src: Path, flags: list[str], out: Path | None = None) -> Path:
-    out = out or src.with_suffix(".o")
-    p = subprocess.run([CC, "-c", *flags, str(src), "-o", str(out)], capture_output=True, text=True)
-    assert p.returncode == 0, f"cc -c {' '.join(flags)} {src.name} failed:\n{p.stderr}"
-    return out
+cc_c = helpers.cc_c
 
 
 def tool(*argv) -> str:

@@ -35,18 +35,10 @@ NOTE_GNU_STACK = '\n    .section .note.GNU-stack,"",@progbits\n'
 # ----------------------------------------------------------------------------- helpers
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+write = helpers.write
 
 
-def cc_c(src: Path, flags: list[str], out: Path | None = None) -> Path:
-    """`cc -c FLAGS src -o out` (out defaults to src with .o)."""
-    out = out or src.with_suffix(".o")
-    p = subprocess.run([CC, "-c", *flags, str(src), "-o", str(out)], capture_output=True, text=True)
-    assert p.returncode == 0, f"cc -c {' '.join(flags)} {src.name} failed:\n{p.stderr}"
-    return out
+cc_c = helpers.cc_c
 
 
 def reloc_types(obj: Path, section_re: str = r".*") -> list[str]:

@@ -25,7 +25,7 @@ from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
-from devlink.link.linker import MIN_CODE_CAPACITY, Linker, stub_key
+from devlink.link.linker import MIN_CODE_CAPACITY, Linker, function_definitions, stub_key
 from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags
@@ -555,13 +555,7 @@ class IncrementalUpdate:
                 # a changed function goes back in place only if no program can be
                 # running it; otherwise it is placed elsewhere and its cell flips
                 if same or (fits and not self.live):
-                    self._keep(atom, prev)
-                    if same:
-                        self.kept_same.append((obj, atom, prev, names[0]))
-                    else:
-                        self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, prev.address,
-                                                              prev.size, atom.size))
-                    atom.generation = prev.generation if same else self.result.generation
+                    self._keep_in_place(obj, atom, prev, names[0], "function", same)
                     return
                 self._free(prev)
                 _remove(prev)
@@ -572,13 +566,7 @@ class IncrementalUpdate:
             # data: same size and alignment keeps the address (and, in a running
             # program, the value)
             if atom.size == prev.size and atom.alignment <= prev.alignment:
-                self._keep(atom, prev)
-                if same:
-                    self.kept_same.append((obj, atom, prev, names[0]))
-                else:
-                    self.result.changed.append(DeclChange(names[0], obj.name, _kind(atom), prev.address, prev.address,
-                                                          prev.size, atom.size))
-                atom.generation = prev.generation if same else self.result.generation
+                self._keep_in_place(obj, atom, prev, names[0], _kind(atom), same)
                 return
             self._free(prev)
             _remove(prev)
@@ -591,6 +579,18 @@ class IncrementalUpdate:
         self._allocate(atom)
         if key[0] != "u":
             self.result.added.append(DeclChange(names[0], obj.name, _kind(atom), None, atom.address, 0, atom.size))
+
+    def _keep_in_place(self, obj: ObjectFile, atom: Atom, prev: Atom, name: str, kind: str, same: bool) -> None:
+        """`atom` takes `prev`'s place; reported as changed unless its input is the same
+        (then the dependency pass decides, see propagate_changes)."""
+        self._keep(atom, prev)
+        if same:
+            self.kept_same.append((obj, atom, prev, name))
+            atom.generation = prev.generation
+        else:
+            self.result.changed.append(DeclChange(name, obj.name, kind, prev.address, prev.address,
+                                                  prev.size, atom.size))
+            atom.generation = self.result.generation
 
     def _free(self, atom: Atom) -> None:
         if not self.live:
@@ -630,12 +630,8 @@ class IncrementalUpdate:
         text = L.outputs[".text"]
         seen: set[int] = set()
         for obj in self.new.values():
-            funcs = np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC))
             by_entry: dict[tuple[int, int], int] = {}
-            for i in funcs.tolist():
-                sym = obj.symbols[i]
-                if sym is None or sym.file is not obj or sym.atom is None:
-                    continue
+            for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     raise NeedsFullLink(f"{obj.name}: IFUNC {sym.name!r} changed")
                 atom = sym.atom

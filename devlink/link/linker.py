@@ -415,11 +415,7 @@ class Linker:
         stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
         set_extra = self.extras.set_field
         for obj in self.objects:
-            funcs = np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC))
-            for i in funcs:
-                sym = obj.symbols[i]
-                if sym is None or sym.file is not obj or sym.atom is None:
-                    continue
+            for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     self._ifunc_stub(obj, sym)
                     continue
@@ -432,7 +428,7 @@ class Linker:
                     index = by_entry[key] = len(stubs)
                     stubs.append(Stub(sym, atom, sym.value, len(cells)))
                     cells.append(index)
-                    stub_by_key[(obj.name, sym.name) if sym.bind == C.STB_LOCAL else ("", sym.name)] = index
+                    stub_by_key[stub_key(obj, sym)] = index
                     obj.stub_indexes.append(index)
                 sym.flags |= SymbolFlags.STUB
                 set_extra(sym, "stub", index)
@@ -1404,6 +1400,14 @@ class Linker:
 MIN_CODE_CAPACITY = 32
 STAMP_MAGIC = b"DEVLINK1"
 STAMP_SIZE = 32
+
+
+def function_definitions(obj: ObjectFile):
+    """The functions (and IFUNCs) `obj` defines and that won symbol resolution."""
+    for i in np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC)).tolist():
+        sym = obj.symbols[i]
+        if sym is not None and sym.file is obj and sym.atom is not None:
+            yield sym
 
 
 def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
