@@ -50,6 +50,8 @@ class RawObject:
     relocs: dict[int, np.ndarray] = field(default_factory=dict)  # target shndx -> RELA_DTYPE
     symtab_shndx: np.ndarray | None = None                       # SHT_SYMTAB_SHNDX
     view: memoryview | None = None
+    #: target shndx -> file offset of its RELA table (to gather many tables at once)
+    rela_offsets: dict[int, int] = field(default_factory=dict)
 
     def __getstate__(self):
         state = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -157,6 +159,7 @@ def read_object(path: str, data: bytes) -> RawObject:
     strtab = b""
     first_global = 0
     relocs: dict[int, np.ndarray] = {}
+    rela_offsets: dict[int, int] = {}
     shndx_table = None
     symtab_sec = None
     for sec in sections:
@@ -178,6 +181,7 @@ def read_object(path: str, data: bytes) -> RawObject:
             if sec.sh_info >= len(sections):
                 raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt, rebuild it")
             relocs[sec.sh_info] = _table(data, sec, RELA_DTYPE, path)
+            rela_offsets[sec.sh_info] = sec.sh_offset
         elif sec.sh_type == C.SHT_REL:
             raise DevlinkError(f"{path}: section {sec.name} uses REL relocations; x86-64 objects use RELA, rebuild the object with an x86-64 compiler")
         elif sec.sh_type == C.SHT_SYMTAB_SHNDX:
@@ -185,7 +189,8 @@ def read_object(path: str, data: bytes) -> RawObject:
     nsyms = len(symtab)
     if nsyms and int(symtab["st_name"].max()) >= max(len(strtab), 1):
         raise DevlinkError(f"{path}: a symbol name points past the end of the string table; the file is corrupt, rebuild it")
-    raw = RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table)
+    raw = RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table,
+                    rela_offsets=rela_offsets)
     _check_sections(raw)
     _check_symbols(raw)
     # (relocation offsets are checked against their sections when the object's whole

@@ -25,7 +25,7 @@ from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
-from devlink.link.linker import MIN_CODE_CAPACITY, Linker, function_definitions, stub_key
+from devlink.link.linker import MIN_CODE_CAPACITY, Linker, collector_paused, function_definitions, stub_key
 from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags
@@ -84,14 +84,8 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     """Replace the objects named in `changes` (bytes), add new ones, remove those mapped
     to None.  `live`: a program runs this layout, so code is never rewritten in place
     and freed room is not reused."""
-    import gc
-    was_enabled = gc.isenabled()
-    gc.disable()              # the link state is a large graph; nothing here is cyclic garbage
-    try:
+    with collector_paused():
         return IncrementalUpdate(linker, changes, live).run()
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict, statics_by_dwarf: bool = False) -> tuple:

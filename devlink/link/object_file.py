@@ -190,6 +190,7 @@ class ObjectFile:
                 atom.relocs = None
         raw.symtab = raw.symtab.copy()
         raw.relocs = {}
+        raw.rela_offsets = {}
         raw.data = data
         raw.view = None
         # the symbol columns, packed (they are read in bulk from here on)

@@ -28,6 +28,16 @@ class RelocTable:
     from_alloc: np.ndarray        #: in code or data (may mean a stub); not unwind or debug info
     in_code: np.ndarray           #: in an executable section (PC-relative fields end instructions)
     relax_lea: np.ndarray | None  #: rows whose `mov` opcode becomes `lea`
+    #: for a table made by `concat_tables`: (first row of each part, the parts)
+    parts: tuple | None = None
+
+    def source(self, row: int) -> tuple["RelocTable", int]:
+        """The table and row a row of this table came from (itself, unless concatenated)."""
+        if self.parts is None:
+            return self, row
+        starts, tables = self.parts
+        k = int(np.searchsorted(starts, row, side="right")) - 1
+        return tables[k], row - int(starts[k])
 
 
 @dataclass(slots=True)
@@ -75,3 +85,34 @@ def trimmed(t: RelocTable) -> RelocTable:
     return RelocTable(t.obj, atoms, remap[t.aidx[rows]], t.offs[rows].copy(), t.types[rows].astype(np.int16),
                       t.syms[rows].astype(np.int32), t.addend[rows].copy(), t.kinds[rows].copy(),
                       t.from_alloc[rows].copy(), t.in_code[rows].copy(), relax)
+
+
+def select_rows(t: RelocTable, rows: np.ndarray) -> RelocTable:
+    """The table restricted to `rows` (same atoms and symbols)."""
+    relax = None
+    if t.relax_lea is not None:
+        keep = np.zeros(len(t.aidx), bool)
+        keep[t.relax_lea] = True
+        relax = np.flatnonzero(keep[rows])
+    return RelocTable(t.obj, t.atoms, t.aidx[rows], t.offs[rows], t.types[rows], t.syms[rows], t.addend[rows],
+                      t.kinds[rows], t.from_alloc[rows], t.in_code[rows], relax)
+
+
+def concat_tables(tables: list[RelocTable]) -> RelocTable:
+    """Several objects' tables as one: atom indexes into the concatenated atom lists,
+    symbol indexes into the concatenated symbol tables (in `tables` order), so one
+    numpy pass applies them all.  `obj` is None; `source` maps a row back."""
+    n_rows = np.array([len(t.aidx) for t in tables], np.int64)
+    row_start = np.concatenate(([0], np.cumsum(n_rows)[:-1]))
+    atom_base = np.concatenate(([0], np.cumsum([len(t.atoms) for t in tables])[:-1])).astype(np.int64)
+    sym_base = np.concatenate(([0], np.cumsum([len(t.obj.symbols) for t in tables])[:-1])).astype(np.int64)
+    atoms = [a for t in tables for a in t.atoms]
+    aidx = np.concatenate([t.aidx for t in tables]) + np.repeat(atom_base, n_rows)
+    syms = np.concatenate([t.syms for t in tables]).astype(np.int64) + np.repeat(sym_base, n_rows)
+    relax = [t.relax_lea + start for t, start in zip(tables, row_start.tolist())
+             if t.relax_lea is not None and len(t.relax_lea)]
+    return RelocTable(None, atoms, aidx, np.concatenate([t.offs for t in tables]),
+                      np.concatenate([t.types for t in tables]), syms,
+                      np.concatenate([t.addend for t in tables]), np.concatenate([t.kinds for t in tables]),
+                      np.concatenate([t.from_alloc for t in tables]), np.concatenate([t.in_code for t in tables]),
+                      np.concatenate(relax) if relax else None, (row_start, tables))

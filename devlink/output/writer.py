@@ -8,8 +8,15 @@ room is left as holes (the file is sparse), so it costs no disk and no write tim
 from __future__ import annotations
 
 import os
+import threading
 
 from devlink.errors import DevlinkError
+
+
+def _release_in_background(fd: int) -> None:
+    """Close the last handle on a replaced output in another thread: freeing a large
+    file's page cache costs ~1 ms per MB, and nobody waits for it (mold does the same)."""
+    threading.Thread(target=os.close, args=(fd,), daemon=True).start()
 
 
 def write_file(path: str, image) -> None:
@@ -31,7 +38,15 @@ def write_file(path: str, image) -> None:
                     off += n
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        try:
+            old = os.open(path, os.O_RDONLY)
+        except OSError:
+            old = -1
+        try:
+            os.replace(tmp, path)
+        finally:
+            if old >= 0:
+                _release_in_background(old)
     except OSError as e:
         try:
             os.unlink(tmp)
