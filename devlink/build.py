@@ -48,21 +48,49 @@ class FaultInjector:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str | None = None) -> None:
+class CompileCancelled(DevlinkError):
+    """A newer save of the file arrived while it compiled: its compile was stopped."""
+
+
+def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str | None = None,
+                   launcher: list[str] = (), running: dict | None = None) -> None:
+    """Compile `src` to `obj` with the user's compiler (through `launcher`, e.g. ccache).
+    Its diagnostics go to stderr as gcc prints them.  While it runs, its process is in
+    `running[src]`, so a newer save can stop it (`cancel_compile`)."""
     if not os.path.exists(src):
         raise DevlinkError(f"source file {src!r} not found; check the path")
-    cmd = shlex.split(cc) + ["-c"] + REQUIRED_CFLAGS + list(cflags)
+    cmd = list(launcher) + shlex.split(cc) + ["-c"] + REQUIRED_CFLAGS + list(cflags)
     if depfile:
         cmd += ["-MMD", "-MF", depfile]
     cmd += [src, "-o", obj]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as e:
-        raise DevlinkError(f"cannot run the C compiler {cc!r}: {e.strerror}; install gcc or set CC") from None
-    if p.stderr:
-        sys.stderr.write(p.stderr)
+        what = launcher[0] if launcher and e.filename == launcher[0] else cc
+        raise DevlinkError(f"cannot run the C compiler {what!r}: {e.strerror}; install it or fix the compiler setting") from None
+    if running is not None:
+        running[src] = p
+    try:
+        out, err = p.communicate()
+    finally:
+        if running is not None and running.get(src) is p:
+            del running[src]
+    if getattr(p, "cancelled", False):
+        raise CompileCancelled(f"compiling {src} was stopped: a newer version was saved")
+    if err:
+        sys.stderr.write(err)
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
+
+
+def cancel_compile(running: dict, src: str) -> bool:
+    """Stop the compile of `src` still running (a newer save makes it useless)."""
+    p = running.get(src)
+    if p is None or p.poll() is not None:
+        return False
+    p.cancelled = True
+    p.kill()
+    return True
 
 
 def read_depfile(path: str) -> list[str]:

@@ -19,6 +19,9 @@ Commands:
   build     compile C sources and link them, like `cc -o prog a.c b.o libx.a -lm`
   run       build, start the program, and patch every saved edit into it while it runs:
             devlink run -o prog main.c util.c -- ARGS...
+  watch     the dev server: build the project in a folder, run it, patch every save into it
+            (config: none, devlink.toml or compile_commands.json); keys r/u/q
+  status    the running session of a project (also: undo, restart, stop)
   symbols   the program's functions and variables: stub, atom, size/capacity, GOT cell
   got       the program's GOT: function cells and constant entries
 
@@ -41,6 +44,11 @@ class BuildArgs:
         self.export_dynamic = False
         self.verbose = False
         self.jobs = os.cpu_count() or 1
+        #: per source: flags added after `cflags` (from compile_commands.json)
+        self.source_flags: dict[str, list[str]] = {}
+        #: compiler launcher (ccache, distcc) and compiler (None: $CC or cc)
+        self.launcher: list[str] = []
+        self.cc: str | None = None
 
 
 def parse_build_args(argv: list[str]) -> BuildArgs:
@@ -224,6 +232,45 @@ def cmd_run(argv: list[str]) -> int:
     return status
 
 
+def cmd_watch(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="devlink watch", description=(
+        "Build the project in FOLDER (default: here), start the program, and patch every saved edit into it "
+        "while it runs. Configuration: none (all .c files), devlink.toml, or compile_commands.json."))
+    p.add_argument("folder", nargs="?", default=".", help="the project folder")
+    p.add_argument("--no-keys", action="store_true", help="do not read keys (r restart, u undo, q quit) from the terminal")
+    a = p.parse_args(argv)
+    from devlink.watch.app import WatchApp
+    return WatchApp(a.folder, keys=False if a.no_keys else None).run()
+
+
+def cmd_session(which: str, argv: list[str]) -> int:
+    """status / undo / restart / stop: ask the project's running session."""
+    import json
+    p = argparse.ArgumentParser(prog=f"devlink {which}", description={
+        "status": "Show the running session of the project: program, pid, state, generation, patches.",
+        "undo": "Flip the functions of the last update back to their previous code.",
+        "restart": "Restart the program on its newest build.",
+        "stop": "Stop the running session (and its program)."}[which])
+    p.add_argument("folder", nargs="?", default=".", help="the project folder")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    a = p.parse_args(argv)
+    from devlink.watch.control import SessionClient
+    with SessionClient(a.folder) as c:
+        reply = c.request("quit" if which == "stop" else which)
+    if not reply.get("ok"):
+        raise DevlinkError(reply.get("error", "the session refused the request"))
+    if a.json:
+        print(json.dumps(reply, indent=1))
+    elif which == "status":
+        gen = reply.get("generation")
+        print(f"{reply['program']}: {reply['state']}" + (f" (pid {reply['pid']})" if reply.get("pid") else "")
+              + (f", generation {gen}" if gen is not None else "") + f", {reply['patches']} patches"
+              + f"; session pid {reply['session_pid']}")
+    else:
+        print(reply.get("message", "done"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -233,8 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devlink {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
-    commands = {"build": cmd_build, "run": cmd_run, "symbols": lambda a: cmd_table("symbols", a),
-                "got": lambda a: cmd_table("got", a)}
+    commands = {"build": cmd_build, "run": cmd_run, "watch": cmd_watch,
+                "symbols": lambda a: cmd_table("symbols", a), "got": lambda a: cmd_table("got", a),
+                **{w: (lambda a, w=w: cmd_session(w, a)) for w in ("status", "undo", "restart", "stop")}}
     try:
         if cmd not in commands:
             raise DevlinkError(f"unknown command {cmd!r}; run `devlink --help` for the commands")

@@ -51,7 +51,11 @@ class Session:
         self.sdir = st.state_dir(self.output)
         self.objdir = os.path.join(self.sdir, "session")
         os.makedirs(self.objdir, exist_ok=True)
-        self.cc = find_cc()
+        self.cc = getattr(self.args, "cc", None) or find_cc()
+        #: compiles in progress, by source (a newer save stops its compile)
+        self.compiling: dict[str, subprocess.Popen] = {}
+        #: called with (source, done, total) as the compiles of `build` finish
+        self.on_compiled = None
         self.linker = None
         self.child: subprocess.Popen | None = None
         self.mem = None
@@ -66,15 +70,29 @@ class Session:
         return os.path.join(self.objdir, f"{i:03d}-{base}.o")
 
     def _compile(self, indexes: list[int]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
+        """Compile `indexes` in parallel (bounded by the cores); the first error wins,
+        after every compile has ended (so all diagnostics are shown)."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
         a = self.args
+        source_flags = getattr(a, "source_flags", {})
+        launcher = getattr(a, "launcher", [])
         with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(indexes)))) as pool:
-            futures = []
+            futures = {}
             for i in indexes:
                 src, obj = a.sources[i], self.objects[i]
-                futures.append(pool.submit(compile_source, self.cc, src, obj, a.cflags, obj[:-2] + ".d"))
-            for f in futures:
-                f.result()
+                flags = list(a.cflags) + list(source_flags.get(src, []))
+                futures[pool.submit(compile_source, self.cc, src, obj, flags, obj[:-2] + ".d",
+                                    launcher, self.compiling)] = src
+            error = None
+            for done, f in enumerate(as_completed(futures), 1):
+                try:
+                    f.result()
+                except DevlinkError as e:
+                    error = error or e
+                if self.on_compiled is not None:
+                    self.on_compiled(futures[f], done, len(futures))
+            if error is not None:
+                raise error
         for i in indexes:
             obj = self.objects[i]
             self.deps[a.sources[i]] = {d: st.stat_key(d) for d in read_depfile(obj[:-2] + ".d") or [a.sources[i]]}

@@ -1,0 +1,1 @@
+"""`devlink watch`: the dev server (config, watcher, session lock and socket, terminal)."""

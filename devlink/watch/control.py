@@ -1,0 +1,212 @@
+"""One session per project: its lock, and the Unix socket other commands talk to it by.
+
+`.devlink/session.lock` is held (flock) by the running `devlink watch` (or the language
+server in standalone mode) and names its pid, so a second one says who runs instead of
+fighting over the output.  `.devlink/session.sock` (mode 0600, never TCP) carries one
+JSON object per line each way: `{"cmd": "status"}` -> `{"ok": true, ...}`.  A socket
+path longer than the kernel's limit (108 bytes) lives in a private folder under
+$XDG_RUNTIME_DIR or /tmp, and `.devlink/session.sock` is then a file naming it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import stat
+import tempfile
+import threading
+
+from devlink.errors import DevlinkError
+
+STATE_DIR = ".devlink"
+LOCK_NAME = "session.lock"
+SOCKET_NAME = "session.sock"
+_MAX_SOCKET_PATH = 100
+
+
+def state_dir(root: str) -> str:
+    return os.path.join(os.path.abspath(root), STATE_DIR)
+
+
+class SessionLock:
+    """The project's session lock; `acquire` fails with the running session's pid."""
+
+    def __init__(self, root: str):
+        self.path = os.path.join(state_dir(root), LOCK_NAME)
+        self.fd = -1
+
+    def acquire(self, what: str = "devlink watch") -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+            os.close(fd)
+            pid = holder[0] if holder else "?"
+            who = " ".join(holder[1:]) or "devlink"
+            raise DevlinkError(f"a devlink session ({who}) is already running for this project (pid {pid}); "
+                               f"use `devlink status` to talk to it, or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {what}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = -1
+
+
+def running_session_pid(root: str) -> int | None:
+    """The pid of the session holding the project's lock, or None."""
+    path = os.path.join(state_dir(root), LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            words = os.pread(fd, 200, 0).decode(errors="replace").split()
+            return int(words[0]) if words and words[0].isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _socket_path(root: str) -> tuple[str, str | None]:
+    """(where the socket is bound, the pointer file naming it or None)."""
+    path = os.path.join(state_dir(root), SOCKET_NAME)
+    if len(path.encode()) <= _MAX_SOCKET_PATH:
+        return path, None
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    private = os.path.join(base, f"devlink-{os.getuid()}")
+    os.makedirs(private, mode=0o700, exist_ok=True)
+    os.chmod(private, 0o700)
+    digest = hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:16]
+    return os.path.join(private, f"{digest}.sock"), path
+
+
+class ControlServer:
+    """Serves requests on the project's socket; `handler(request) -> dict` runs in the
+    connection's thread (the handler takes the session's lock itself)."""
+
+    def __init__(self, root: str, handler):
+        self.handler = handler
+        self.path, self.pointer = _socket_path(root)
+        self.sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        try:
+            os.unlink(self.path)          # a stale socket of a session that died (we hold the lock)
+        except FileNotFoundError:
+            pass
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(self.path)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        if self.pointer:
+            with open(self.pointer, "w") as f:
+                f.write(self.path)
+        sock.listen(8)
+        self.sock = sock
+        self._thread = threading.Thread(target=self._serve, name="devlink-control", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb") as f:
+            for line in f:
+                try:
+                    request = json.loads(line)
+                    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+                        raise ValueError("a request is a JSON object with a string `cmd`")
+                    reply = self.handler(request)
+                except DevlinkError as e:
+                    reply = {"ok": False, "error": str(e)}
+                except (ValueError, TypeError, KeyError) as e:
+                    reply = {"ok": False, "error": f"bad request: {e}"}
+                except Exception as e:          # never let one request kill the session
+                    reply = {"ok": False, "error": f"internal error: {type(e).__name__}: {e}"}
+                try:
+                    f.write(json.dumps(reply).encode() + b"\n")
+                    f.flush()
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+            self.sock = None
+        for p in (self.path, self.pointer):
+            if p:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+
+class SessionClient:
+    """Talks to the session of a project: `request("status")`."""
+
+    def __init__(self, root: str, timeout: float = 10.0):
+        self.root = os.path.abspath(root)
+        path = os.path.join(state_dir(root), SOCKET_NAME)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise DevlinkError(f"no devlink session is running for {self.root}; start one with `devlink watch`") from None
+        if stat.S_ISREG(st.st_mode):
+            with open(path) as f:
+                path = f.read().strip()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise DevlinkError(f"no devlink session is running for {self.root} (its socket is stale); "
+                               f"start one with `devlink watch`") from None
+        self.file = self.sock.makefile("rwb")
+
+    def request(self, cmd: str, **args) -> dict:
+        self.file.write(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
+        self.file.flush()
+        line = self.file.readline()
+        if not line:
+            raise DevlinkError("the devlink session closed the connection")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
