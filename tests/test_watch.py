@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -203,3 +204,38 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_child(project, watch):
     time.sleep(0.2)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert not (project / ".devlink" / "session.sock").exists()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+def test_interactive_keys_in_a_terminal(project, tmp_path):
+    """A real terminal (tmux): the progress and update lines render, r restarts, q quits."""
+    name = f"devlink-test-{os.getpid()}"
+    env = devlink_env()
+    cmd = f"cd {project} && PYTHONPATH={env['PYTHONPATH']} {sys.executable} -m devlink watch; sleep 30"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "150", "-y", "45", cmd], check=True, env=env)
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", name, "-S", "-200"], capture_output=True,
+                              text=True).stdout
+
+    def wait_for(pattern: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = screen()
+            if re.search(pattern, text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"terminal never showed /{pattern}/:\n{screen()}")
+
+    try:
+        wait_for(r"keys: r restart, u undo, q quit")
+        wait_for(r"alpha 3 \d+")
+        save_rename(project / "message.c", message_c("keys"))
+        wait_for(r"gen 2 · message\.c")
+        subprocess.run(["tmux", "send-keys", "-t", name, "r"], check=True)
+        wait_for(r"restarted \(pid \d+\)")
+        subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)
+        wait_for(r"devlink stopped")
+        assert not (project / ".devlink" / "session.sock").exists()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
