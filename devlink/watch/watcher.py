@@ -4,7 +4,8 @@ Editors save in several ways (write a temp file and rename it over the source;
 truncate then write; several writes), each a burst of inotify events.  `ChangeWatcher`
 collects the paths of a burst and hands them over once the folder has been quiet for
 `quiet` seconds (or `longest` after the first event, so a file written continuously
-still gets built).  A save of a file whose compile is still running stops that compile
+still gets built); when the last event says the save is complete (the writer closed the
+file, or a rename put it in place), after only `quiet_after_close`.  A save of a file whose compile is still running stops that compile
 (`on_event`), so only the newest version is built.
 """
 
@@ -22,9 +23,14 @@ IGNORED_DIRS = {".devlink", ".git", ".hg", ".svn", "__pycache__", "node_modules"
 
 
 class ChangeWatcher(FileSystemEventHandler):
-    def __init__(self, root: str, quiet: float = 0.03, longest: float = 0.3, on_event=None):
+    def __init__(self, root: str, quiet: float = 0.03, longest: float = 0.3, on_event=None,
+                 quiet_after_close: float = 0.002):
         self.root = os.path.abspath(root)
         self.quiet = quiet
+        #: after a writer closed the file or a rename put it in place, the save is
+        #: complete: only wait long enough to merge the events that come with it
+        self.quiet_after_close = quiet_after_close
+        self._complete = False
         self.longest = longest
         self.on_event = on_event
         self._cond = threading.Condition()
@@ -62,6 +68,8 @@ class ChangeWatcher(FileSystemEventHandler):
                     self._first = now
                 self._paths.add(p)
                 self._last = now
+                # closed after writing, or renamed into place: the file is whole now
+                self._complete = event.event_type in ("closed", "moved")
                 if self.on_event is not None:
                     self.on_event(p)
             self._cond.notify_all()
@@ -84,7 +92,8 @@ class ChangeWatcher(FileSystemEventHandler):
                         return set()
                 now = time.monotonic()
                 if self._paths:
-                    settle = min(self._last + self.quiet, self._first + self.longest)
+                    quiet = self.quiet_after_close if self._complete else self.quiet
+                    settle = min(self._last + quiet, self._first + self.longest)
                     if now >= settle:
                         paths, self._paths = self._paths, set()
                         return paths
