@@ -36,7 +36,11 @@ FROZEN_OUTPUTS = (".init_array", ".fini_array", ".preinit_array", ".init", ".fin
 
 
 class NeedsFullLink(Exception):
-    """The update cannot be applied in place; `str(e)` says why."""
+    """The update cannot be applied in place; `str(e)` says why.  `state_changed`: the
+    link state was already modified (only a full link makes it whole again); False when
+    the update stopped during its checks, leaving the previous generation intact."""
+
+    state_changed = True
 
 
 @dataclass(slots=True)
@@ -87,8 +91,12 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     import gc
     was_enabled = gc.isenabled()
     gc.disable()              # the link state is a large graph; nothing here is cyclic garbage
+    update = IncrementalUpdate(linker, changes, live)
     try:
-        return IncrementalUpdate(linker, changes, live).run()
+        return update.run()
+    except NeedsFullLink as e:
+        e.state_changed = update.state_changed
+        raise
     finally:
         if was_enabled:
             gc.enable()
@@ -157,6 +165,8 @@ class IncrementalUpdate:
         self.moved: set[int] = set()
         #: relocated bytes of the new objects' .eh_frame atoms
         self.eh_buffers: dict[int, bytes] = {}
+        #: set when the link state starts to change (a NeedsFullLink before leaves it whole)
+        self.state_changed = False
 
     # ------------------------------------------------------------------------------------
     def run(self) -> UpdateResult:
@@ -171,6 +181,7 @@ class IncrementalUpdate:
         # The previous generation's decls, by key, while its symbols still say so.
         self.index_old_decls()
         # From here on the link state changes.
+        self.state_changed = True
         self.rebind_symbols()
         # Match each new atom to its decl of the previous generation and place it:
         # unchanged keep their address; changed go back in place, to freed room, or
