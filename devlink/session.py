@@ -143,7 +143,12 @@ class Session(SafetyNet):
         self._stdio = (stdout, stderr)
         self.child = self._spawn([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
                                  stdin=subprocess.DEVNULL)
-        self.mem = ProcMem(self.child.pid)
+        try:
+            self.mem = ProcMem(self.child.pid)
+        except DevlinkError:
+            if self.child.poll() is None:
+                raise
+            self.mem = None               # it has already exited: nothing to patch
         self.child_generation = self.linker.generation
         self._started()
         return self.child

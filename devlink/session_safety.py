@@ -96,7 +96,7 @@ class SafetyNet:
         self.pinned = None
         self.child_exit = None
         self._guard = None
-        if self.guard:
+        if self.guard and self.child.returncode is None:
             from devlink.hotpatch.guard import Guard
             try:
                 self._guard = Guard(self.child.pid)

@@ -109,7 +109,7 @@ class Guard:
         self._thread.start()
         if not self.attached.wait(5):
             raise DevlinkError(f"could not seize process {pid} for the crash guard (timed out)")
-        if self.error is not None and not self.tracees:
+        if self.error is not None and not self.tracees and not _gone(pid):
             raise DevlinkError(f"could not seize process {pid} for the crash guard: {self.error}; "
                                f"run with --no-guard")
         _live.add(self)
@@ -138,6 +138,7 @@ class Guard:
         finally:
             self.attached.set()
         if not self.tracees:
+            self.detached = True          # nothing traced (it had exited): Popen waits itself
             self.finished.set()
             return
         try:
@@ -300,6 +301,15 @@ class Guard:
             pending.discard(tid)
             self.tracees.discard(tid)
         self.tracees.clear()
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie or reaped): nothing to seize, not an error."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
+        return True
 
 
 class GuardedPopen(subprocess.Popen):
