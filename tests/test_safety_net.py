@@ -319,3 +319,39 @@ def test_run_passes_output_through_and_reports_status(tmp_path):
     bad = subprocess.run(devlink_command("run", "--on-unsafe=maybe", "-o", "p", "p.c"), cwd=tmp_path,
                          env=devlink_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "keep-old" in bad.stderr
+
+
+SIGNALS = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+volatile int usr1;
+static void on_usr1(int s) { (void)s; usr1++; }
+int main(void) {
+    signal(SIGUSR1, on_usr1);
+    for (int i = 0; i < 2000; i++) {
+        printf("tick pid=%d usr1=%d\n", (int)getpid(), usr1);
+        fflush(stdout);
+        usleep(10000);
+    }
+    return 0;
+}
+"""
+
+
+def test_signals_pass_through_the_guard(tmp_path):
+    lv = Live(tmp_path, source=SIGNALS)
+    try:
+        lv.line()
+        assert traced_by_us(lv.pid)
+        os.kill(lv.pid, signal.SIGUSR1)                 # re-injected: the handler runs
+        lv.line(lambda ln: field(ln, "usr1") == "1")
+        os.kill(lv.pid, signal.SIGSTOP)                 # a group-stop stays a stop...
+        time.sleep(0.2)
+        state = Path(f"/proc/{lv.pid}/stat").read_text().rpartition(")")[2].split()[0]
+        assert state in ("t", "T"), state
+        os.kill(lv.pid, signal.SIGCONT)                 # ...until SIGCONT
+        lv.fresh()
+        assert lv.session.running and traced_by_us(lv.pid)
+    finally:
+        lv.close()
