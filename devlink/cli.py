@@ -185,48 +185,127 @@ def cmd_table(which: str, argv: list[str]) -> int:
     return 0
 
 
+RUN_OPTIONS = {"--on-unsafe": ("on_unsafe", ("restart", "keep-old", "refuse")),
+               "--on-crash": ("on_crash", ("restart", "rollback"))}
+
+
+def _run_options(argv: list[str]) -> tuple[list[str], dict]:
+    """devlink's own `run` options, taken out before the cc-style ones are parsed."""
+    opts: dict = {}
+    rest = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in RUN_OPTIONS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise DevlinkError(f"option {name} needs a value: {'|'.join(RUN_OPTIONS[name][1])}")
+                i += 1
+                value = argv[i]
+            key, allowed = RUN_OPTIONS[name]
+            if value not in allowed:
+                raise DevlinkError(f"{name}={value}: use one of {', '.join(allowed)}")
+            opts[key] = value
+        elif arg == "--no-guard":
+            opts["guard"] = False
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, opts
+
+
+def _read_command(stdin) -> str | None:
+    """A command line typed on devlink's stdin, if one is waiting (the child's stdin is
+    /dev/null, so devlink's is free)."""
+    import select
+    if stdin is None:
+        return None
+    try:
+        r, _, _ = select.select([stdin], [], [], 0)
+    except (OSError, ValueError):
+        return None
+    if not r:
+        return None
+    line = stdin.readline()
+    return line.strip() if line else None
+
+
 def cmd_run(argv: list[str]) -> int:
     """Build, run, and apply edits to the running program until it exits."""
     import time
     own = argv[:argv.index("--")] if "--" in argv else argv
     if any(x in ("-h", "--help") for x in own):
-        print("usage: devlink run [-o OUTPUT] [cc options] sources... [-- program arguments]\n\n"
+        print("usage: devlink run [-o OUTPUT] [--on-unsafe=restart|keep-old|refuse] [--on-crash=restart|rollback]\n"
+              "                   [--no-guard] [cc options] sources... [-- program arguments]\n\n"
               "Builds the program, starts it, and every time a source file is saved, recompiles it, relinks\n"
               "only what changed and patches the running program: the next call of an edited function runs\n"
-              "the new code, with the program's state (globals, heap, connections) kept.")
+              "the new code, with the program's state (globals, heap, connections) kept.\n\n"
+              "--on-unsafe  an edit that cannot be patched safely (a variable's size or type, a function's\n"
+              "             signature, a new constructor or initialised thread-local, a new library):\n"
+              "             restart the program (default), keep-old (keep it running the old code), refuse\n"
+              "--on-crash   the program dies by a signal after a patch: restart the newest program (default)\n"
+              "             or rollback to the last generation that did not crash\n"
+              "--no-guard   do not trace the program (crashes are then reported without an address)\n\n"
+              "Commands on stdin: `undo` (back to the previous generation's code), `detach` (stop tracing,\n"
+              "e.g. to attach gdb).")
         return 0
     prog_args: list[str] = []
     if "--" in argv:
         i = argv.index("--")
         argv, prog_args = argv[:i], argv[i + 1:]
+    argv, opts = _run_options(argv)
     args = parse_build_args(argv)
     if not args.sources:
         raise DevlinkError("devlink run needs the C sources of the program (it recompiles them when they change)")
     from devlink.session import Session
-    session = Session(args, prog_args)
+    session = Session(args, prog_args, **opts)
     session.build()
     child = session.start()
     print(f"devlink: running {args.output} (pid {child.pid}); edit and save a source file to patch it", file=sys.stderr)
+    stdin = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
     try:
-        while session.running:
+        while True:
+            ev = session.child_event()
+            if ev is not None:
+                if ev.crash is None:
+                    break
+                session.handle_crash(ev.crash)
+                print(f"devlink: {ev.crash.message(args.output)} (pid {session.child.pid})", file=sys.stderr)
+                continue
             time.sleep(0.1)
+            command = _read_command(stdin)
+            if command is None and stdin is not None and stdin.closed:
+                stdin = None
             try:
+                if command in ("undo", "u"):
+                    back = session.undo()
+                    print(f"devlink: undo: {', '.join(back) or 'nothing'} went back", file=sys.stderr)
+                elif command in ("detach", "d"):
+                    pid = session.detach()
+                    print(f"devlink: detached from pid {pid}; attach gdb with `gdb -p {pid}`" if pid else
+                          "devlink: not tracing the program", file=sys.stderr)
+                elif command == "":
+                    pass
+                elif command is not None:
+                    print(f"devlink: unknown command {command!r}; commands: undo, detach", file=sys.stderr)
                 gen = session.update()
             except DevlinkError as e:
                 print(f"devlink: error: {e}", file=sys.stderr)
                 session.forget_changes()     # wait for the next save; the program keeps its code
                 continue
-            if gen is not None:
+            if gen is not None and gen.action in ("patched", "file"):
                 what = ", ".join(gen.changed + gen.added) or "nothing"
                 print(f"devlink: generation {gen.number}: {what} (compile {gen.compile_ms:.0f} ms, link "
                       f"{gen.link_ms:.1f} ms, patch {gen.patch_ms:.1f} ms)", file=sys.stderr)
     except KeyboardInterrupt:
-        session.stop()
+        session.close()
         return 130
     status = session.child.wait()
-    session.stop()
+    session.close()
     if status < 0:
-        print(f"devlink: {args.output} was killed by signal {-status}", file=sys.stderr)
+        from devlink.hotpatch.crash import signal_name
+        print(f"devlink: {args.output} was killed by {signal_name(-status)}", file=sys.stderr)
         return 128 - status
     print(f"devlink: {args.output} exited with status {status}", file=sys.stderr)
     return status
@@ -244,12 +323,13 @@ def cmd_watch(argv: list[str]) -> int:
 
 
 def cmd_session(which: str, argv: list[str]) -> int:
-    """status / undo / restart / stop: ask the project's running session."""
+    """status / undo / restart / detach / stop: ask the project's running session."""
     import json
     p = argparse.ArgumentParser(prog=f"devlink {which}", description={
         "status": "Show the running session of the project: program, pid, state, generation, patches.",
         "undo": "Flip the functions of the last update back to their previous code.",
         "restart": "Restart the program on its newest build.",
+        "detach": "Stop tracing the program (so gdb can attach); patches still apply.",
         "stop": "Stop the running session (and its program)."}[which])
     p.add_argument("folder", nargs="?", default=".", help="the project folder")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -282,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = argv[0], argv[1:]
     commands = {"build": cmd_build, "run": cmd_run, "watch": cmd_watch,
                 "symbols": lambda a: cmd_table("symbols", a), "got": lambda a: cmd_table("got", a),
-                **{w: (lambda a, w=w: cmd_session(w, a)) for w in ("status", "undo", "restart", "stop")}}
+                **{w: (lambda a, w=w: cmd_session(w, a)) for w in ("status", "undo", "restart", "detach", "stop")}}
     try:
         if cmd not in commands:
             raise DevlinkError(f"unknown command {cmd!r}; run `devlink --help` for the commands")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from devlink.build import REQUIRED_CFLAGS, compile_source, read_depfile
 from devlink.errors import DevlinkError
 from devlink.link import state as st
+from devlink.session_safety import SafetyNet
 
 
 @dataclass
@@ -33,10 +34,16 @@ class Generation:
     link_ms: float
     patch_ms: float
     patched: bool                   #: applied to a running child
+    #: why the edit could not be patched safely (empty: it was safe)
+    unsafe: list[str] = field(default_factory=list)
+    #: what was done: "patched", "file" (no child), "restarted", "kept-old", "undo", "rollback"
+    action: str = "patched"
+    #: functions whose cells went back to an earlier generation's code (undo)
+    reverted: list[str] = field(default_factory=list)
 
 
 @dataclass
-class Session:
+class Session(SafetyNet):
     """A program under development: build it, run it, apply edits to it while it runs."""
 
     args: object                    #: devlink.cli.BuildArgs
@@ -44,6 +51,12 @@ class Session:
     env: dict[str, str] | None = None
     live: bool = True
     out=None
+    #: what to do with an edit that cannot be patched safely: restart | keep-old | refuse
+    on_unsafe: str = "restart"
+    #: what to do when the child dies by a signal: restart | rollback
+    on_crash: str = "restart"
+    #: seize the child with ptrace to report crashes (devlink.hotpatch.guard)
+    guard: bool = True
 
     def __post_init__(self):
         from devlink.link.toolchain import find_cc
@@ -63,6 +76,12 @@ class Session:
         self.objects: list[str] = []
         self.deps: dict[str, dict[str, tuple]] = {}        # source -> {dep path: stat key}
         self.object_bytes: dict[str, bytes] = {}
+        from devlink.hotpatch.safety import CRASH_POLICIES, POLICIES
+        if self.on_unsafe not in POLICIES:
+            raise DevlinkError(f"unknown policy {self.on_unsafe!r} for unsafe edits; use one of {', '.join(POLICIES)}")
+        if self.on_crash not in CRASH_POLICIES:
+            raise DevlinkError(f"unknown policy {self.on_crash!r} for crashes; use one of {', '.join(CRASH_POLICIES)}")
+        self._init_safety()
 
     # --- building ---------------------------------------------------------------------
     def _object_for(self, i: int, src: str) -> str:
@@ -102,21 +121,30 @@ class Session:
 
     def build(self) -> None:
         """Compile everything and link from scratch."""
-        from devlink.link.linker import LinkOptions, Linker
-        from devlink.output.writer import write_file
         a = self.args
         self.objects = [self._object_for(i, s) for i, s in enumerate(a.sources)]
         self._compile(list(range(len(a.sources))))
         for p in self.objects:
             with open(p, "rb") as f:
                 self.object_bytes[p] = f.read()
+        self.relink()
+
+    def relink(self) -> None:
+        """Link the current objects from scratch (a fresh layout: a running child can no
+        longer be patched).  Generation numbers go on counting."""
+        from devlink.link.linker import LinkOptions, Linker
+        from devlink.output.writer import write_file
+        a = self.args
         linker = Linker(LinkOptions(output=self.output, inputs=self._inputs(), lib_dirs=a.lib_dirs,
                                     export_dynamic=a.export_dynamic))
+        if self.linker is not None:
+            linker.generation = self.linker.generation + 1
         image = linker.link()
         write_file(self.output, image)
         del image
         linker.compact_state()
         self.linker = linker
+        self._linked()
 
     # --- the child -----------------------------------------------------------------------
     def start(self, stdout=None, stderr=None) -> subprocess.Popen:
@@ -130,10 +158,17 @@ class Session:
         os.chmod(tmp, 0o755)
         os.replace(tmp, snapshot)
         env = dict(os.environ if self.env is None else self.env)
-        self.child = subprocess.Popen([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
-                                      stdin=subprocess.DEVNULL)
-        self.mem = ProcMem(self.child.pid)
+        self._stdio = (stdout, stderr)
+        self.child = self._spawn([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
+                                 stdin=subprocess.DEVNULL)
+        try:
+            self.mem = ProcMem(self.child.pid)
+        except DevlinkError:
+            if self.child.poll() is None:
+                raise
+            self.mem = None               # it has already exited: nothing to patch
         self.child_generation = self.linker.generation
+        self._started()
         return self.child
 
     @property
@@ -150,6 +185,7 @@ class Session:
             except subprocess.TimeoutExpired:
                 self.child.kill()
                 self.child.wait()
+        self._stopped()
         if self.mem is not None:
             self.mem.close()
             self.mem = None
@@ -171,16 +207,13 @@ class Session:
 
     def update(self, indexes: list[int] | None = None) -> Generation | None:
         """Recompile `indexes` (default: what changed), relink in place, patch the child.
-        A compile or link error raises DevlinkError and changes nothing."""
-        from devlink.hotpatch.plan import plan_patch
-        from devlink.link.incremental import NeedsFullLink, update_objects
-        from devlink.output.writer import pwrite_all
+        A compile or link error raises DevlinkError and changes nothing; so does an
+        unsafe edit under the `refuse` policy."""
         indexes = self.changed_sources() if indexes is None else indexes
         if not indexes:
             return None
         t0 = time.perf_counter()
         # compile into fresh files: a failed compile must leave the last good objects
-        a = self.args
         saved = list(self.objects)
         try:
             self._compile(indexes)
@@ -197,30 +230,4 @@ class Session:
                 changes[p] = data
         if not changes:
             return None
-        live = self.live and self.running
-        try:
-            result = update_objects(self.linker, changes, live=live)
-        except NeedsFullLink as e:
-            raise DevlinkError(f"this edit needs a restart: {e}") from None
-        for p, data in changes.items():
-            self.object_bytes[p] = data
-        pwrite_all(self.output, [w for w in result.writes if not w.visible])
-        pwrite_all(self.output, [w for w in result.writes if w.visible])
-        os.truncate(self.output, result.file_size)
-        t2 = time.perf_counter()
-        patched = False
-        if live:
-            plan = plan_patch(result)
-            if plan.safe:
-                self.mem.apply(plan)
-                patched = True
-            else:
-                print("devlink: " + "; ".join(plan.unsafe) + "; restarting the program", file=sys.stderr)
-                self.stop()
-                self.start()
-        t3 = time.perf_counter()
-        gen = Generation(result.generation, time.time(), [c.name for c in result.changed],
-                         [c.name for c in result.added], [c.name for c in result.removed],
-                         (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, patched)
-        self.history.append(gen)
-        return gen
+        return self.apply_objects(changes, (t1 - t0) * 1000)

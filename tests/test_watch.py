@@ -208,7 +208,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_child(project, watch):
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
 def test_interactive_keys_in_a_terminal(project, tmp_path):
-    """A real terminal (tmux): the progress and update lines render, r restarts, q quits."""
+    """A real terminal (tmux): the update lines render, u undoes, r restarts, q quits."""
     name = f"devlink-test-{os.getpid()}"
     env = devlink_env()
     cmd = f"cd {project} && PYTHONPATH={env['PYTHONPATH']} {sys.executable} -m devlink watch; sleep 30"
@@ -232,6 +232,10 @@ def test_interactive_keys_in_a_terminal(project, tmp_path):
         wait_for(r"alpha 3 \d+")
         save_rename(project / "message.c", message_c("keys"))
         wait_for(r"gen 2 · message\.c")
+        wait_for(r"keys 3 \d+")
+        subprocess.run(["tmux", "send-keys", "-t", name, "u"], check=True)
+        text = wait_for(r"undo: message went back")
+        assert re.search(r"undo: message went back.*\n(.*\n)*alpha 3 \d+", text), text
         subprocess.run(["tmux", "send-keys", "-t", name, "r"], check=True)
         wait_for(r"restarted \(pid \d+\)")
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)

@@ -36,7 +36,11 @@ FROZEN_OUTPUTS = (".init_array", ".fini_array", ".preinit_array", ".init", ".fin
 
 
 class NeedsFullLink(Exception):
-    """The update cannot be applied in place; `str(e)` says why."""
+    """The update cannot be applied in place; `str(e)` says why.  `state_changed`: the
+    link state was already modified (only a full link makes it whole again); False when
+    the update stopped during its checks, leaving the previous generation intact."""
+
+    state_changed = True
 
 
 @dataclass(slots=True)
@@ -84,8 +88,13 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     """Replace the objects named in `changes` (bytes), add new ones, remove those mapped
     to None.  `live`: a program runs this layout, so code is never rewritten in place
     and freed room is not reused."""
+    update = IncrementalUpdate(linker, changes, live)
     with collector_paused():
-        return IncrementalUpdate(linker, changes, live).run()
+        try:
+            return update.run()
+        except NeedsFullLink as e:
+            e.state_changed = update.state_changed
+            raise
 
 
 def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict, statics_by_dwarf: bool = False) -> tuple:
@@ -151,6 +160,8 @@ class IncrementalUpdate:
         self.moved: set[int] = set()
         #: relocated bytes of the new objects' .eh_frame atoms
         self.eh_buffers: dict[int, bytes] = {}
+        #: set when the link state starts to change (a NeedsFullLink before leaves it whole)
+        self.state_changed = False
 
     # ------------------------------------------------------------------------------------
     def run(self) -> UpdateResult:
@@ -165,6 +176,7 @@ class IncrementalUpdate:
         # The previous generation's decls, by key, while its symbols still say so.
         self.index_old_decls()
         # From here on the link state changes.
+        self.state_changed = True
         self.rebind_symbols()
         # Match each new atom to its decl of the previous generation and place it:
         # unchanged keep their address; changed go back in place, to freed room, or

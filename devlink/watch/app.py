@@ -151,7 +151,7 @@ class WatchApp:
             watcher.stop()
             server.close()
             if self.session is not None:
-                self.session.stop()
+                self.session.close()
             lock.release()
             self.term.line("stopped")
 
@@ -204,6 +204,10 @@ class WatchApp:
         if gen is None:
             self.term.line(f"{names}: no change to the program", "dim")
             return
+        if gen.action not in ("patched", "file"):
+            # an unsafe edit: the session applied the policy and said what it did
+            self.term.line(f"gen {gen.number} · {names} · {gen.action}", "yellow")
+            return
         flip = time.time()
         self.patches += bool(gen.patched)
         if self.trace:
@@ -215,7 +219,7 @@ class WatchApp:
             f"{time.strftime('%H:%M:%S')} gen {gen.number} · {names} · {len(gen.changed)} changed, "
             f"{len(gen.added)} added, {len(gen.removed)} removed · compile {gen.compile_ms:.0f} ms · "
             f"link {gen.link_ms:.1f} ms · patch {gen.patch_ms:.2f} ms"
-            + ("" if gen.patched or not s.running else " · restarted"), "green")
+            + ("" if gen.patched else " · not running: saved to the program file"), "green")
         if not s.running:
             self._start_child()
 
@@ -236,24 +240,30 @@ class WatchApp:
             self.term.error(f"{e}; the program keeps its last good code")
             return
         if self.session is not None:
-            self.session.stop()
+            self.session.close()
         self.session = new
         self._start_child()
 
     def _check_child(self) -> None:
+        """The child ended: a crash after a patch gets the crash policy (restart or
+        rollback); an exit is reported, and the next save or `r` starts it again."""
         s = self.session
-        if s is None or s.child is None or s.running:
+        if s is None:
             return
-        code = s.child.returncode
-        if self.last_exit_reported is s.child:
+        ev = s.child_event()
+        if ev is None:
             return
-        self.last_exit_reported = s.child
+        name = os.path.basename(self.cfg.output)
+        if ev.crash is not None:
+            s.handle_crash(ev.crash)
+            self.term.error(f"{ev.crash.message(name)} (pid {s.child.pid})")
+            return
+        code = ev.status
         if code is not None and code < 0:
-            self.term.error(f"{os.path.basename(self.cfg.output)} was killed by signal "
-                            f"{signal.Signals(-code).name}; save a file or press r to start it again")
+            from devlink.hotpatch.crash import signal_name
+            self.term.error(f"{name} was killed by {signal_name(-code)}; save a file or press r to start it again")
         else:
-            self.term.line(f"{os.path.basename(self.cfg.output)} exited with status {code}; "
-                           f"save a file or press r to start it again", "yellow")
+            self.term.line(f"{name} exited with status {code}; save a file or press r to start it again", "yellow")
 
     # --- keys and commands ---------------------------------------------------------------------
     def _start_keys(self):
@@ -306,11 +316,19 @@ class WatchApp:
     def undo(self) -> dict:
         with self.lock:
             s = self.session
-            if s is None or not hasattr(s, "undo"):
-                raise DevlinkError("undo is not available in this session")
-            result = s.undo()
-            names = getattr(result, "functions", None) or result
-            return {"ok": True, "message": f"undo: back to the previous code of {', '.join(names) if names else 'nothing'}"}
+            if s is None or s.linker is None:
+                raise DevlinkError("nothing to undo: the program has not been built yet")
+            names = s.undo()
+            return {"ok": True, "functions": names,
+                    "message": f"undo: {', '.join(names) if names else 'nothing'} went back to the previous code"}
+
+    def detach(self) -> dict:
+        with self.lock:
+            s = self.session
+            pid = s.detach() if s is not None else None
+            if pid is None:
+                return {"ok": True, "message": "the program is not traced"}
+            return {"ok": True, "pid": pid, "message": f"detached from pid {pid}; attach gdb with `gdb -p {pid}`"}
 
     def status(self) -> dict:
         s = self.session
@@ -351,11 +369,14 @@ class WatchApp:
             return self.restart()
         if cmd == "undo":
             return self.undo()
+        if cmd == "detach":
+            return self.detach()
         if cmd == "quit":
             self.quit.set()
             self.watcher.wake()
             return {"ok": True, "message": "stopping"}
-        raise DevlinkError(f"unknown command {cmd!r}; the commands are: status, symbols, got, read, restart, undo, quit")
+        raise DevlinkError(f"unknown command {cmd!r}; the commands are: status, symbols, got, read, restart, undo, "
+                          f"detach, quit")
 
 
 def main(root: str) -> int:

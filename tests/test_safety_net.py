@@ -1,0 +1,357 @@
+"""The hot-patcher's safety net with a real compiler and a real, ptrace-seized child:
+unsafe edits under each policy, undo, crash reports with restart/rollback, detach,
+and `devlink run`'s pass-through of the child's output and exit status."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import devlink_command, devlink_env
+
+from devlink.cli import parse_build_args
+from devlink.errors import DevlinkError
+from devlink.hotpatch.crash import AddressMap, symbolize
+from devlink.session import Session
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
+
+PROGRAM = r"""
+#include <stdio.h>
+#include <unistd.h>
+
+int counter = 0;
+int value(int x) { return x + 1; }
+const char *label(void) { return "v1"; }
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? 1 : 2000;
+    for (int i = 0; i < n; i++) {
+        counter = value(counter);
+        printf("tick pid=%d counter=%d label=%s\n", (int)getpid(), (int)counter, label());
+        fflush(stdout);
+        usleep(10000);
+    }
+    return 0;
+}
+"""
+
+
+class Live:
+    """A program under a Session whose children all write into one pipe, so lines can be
+    followed across restarts."""
+
+    def __init__(self, tmp: Path, source: str = PROGRAM, **policy):
+        self.dir = tmp
+        self.src = tmp / "prog.c"
+        self.src.write_text(source)
+        args = parse_build_args(["-o", str(tmp / "prog"), "-O0", str(self.src)])
+        self.session = Session(args, **policy)
+        self.session.build()
+        self.rfd, self.wfd = os.pipe()         # kept open: restarted children write here too
+        self.session.start(stdout=self.wfd)
+        self.buf = b""
+        self.pending: list[str] = []
+
+    @property
+    def pid(self) -> int:
+        return self.session.child.pid
+
+    def save(self, old: str, new: str) -> None:
+        text = self.src.read_text()
+        assert old in text, old
+        tmp = self.src.with_suffix(".tmp")
+        tmp.write_text(text.replace(old, new))
+        os.replace(tmp, self.src)
+
+    def edit(self, old: str, new: str):
+        self.save(old, new)
+        return self.session.update()
+
+    def line(self, pred=lambda ln: True, timeout: float = 10.0) -> str:
+        end = time.time() + timeout
+        while time.time() < end:
+            while self.pending:
+                text = self.pending.pop(0)
+                if text.startswith("tick") and pred(text):
+                    return text
+            r, _, _ = select.select([self.rfd], [], [], 0.2)
+            if r:
+                chunk = os.read(self.rfd, 65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+                *lines, self.buf = self.buf.split(b"\n")
+                self.pending += [ln.decode() for ln in lines]
+        raise AssertionError(f"no matching line within {timeout}s; last output: {self.buf[-300:]!r}")
+
+    def fresh(self, pred=lambda ln: True) -> str:
+        """A line printed after now (skips what was already buffered)."""
+        while select.select([self.rfd], [], [], 0)[0]:
+            self.buf += os.read(self.rfd, 65536)
+        self.pending.clear()
+        self.buf = self.buf[self.buf.rfind(b"\n") + 1:]
+        return self.line(pred)
+
+    def run_output_once(self) -> str:
+        p = subprocess.run([str(self.dir / "prog"), "once"], capture_output=True, text=True, timeout=10)
+        return p.stdout
+
+    def close(self) -> None:
+        self.session.close()
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+
+def field(line: str, name: str) -> str:
+    for part in line.split():
+        if part.startswith(name + "="):
+            return part.split("=", 1)[1]
+    raise KeyError(name)
+
+
+def tracer_pid(pid: int) -> int:
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith("TracerPid:"):
+            return int(ln.split()[1])
+    raise AssertionError("no TracerPid")
+
+
+def traced_by_us(pid: int) -> bool:
+    """The tracer is a thread of this process (the guard's tracer thread)."""
+    tid = tracer_pid(pid)
+    return tid != 0 and os.path.exists(f"/proc/{os.getpid()}/task/{tid}")
+
+
+# The unsafe edits: (what is replaced, the unsafe text, the word the report must contain)
+UNSAFE = {
+    "size": ("int counter = 0;", "long counter = 0;", "size from 4 to 8"),
+    "type": ("int counter = 0;", "float counter = 0;", "changed type from 'int' to 'float'"),
+    "signature": ("int value(int x) { return x + 1; }", "int value(long x) { return x + 1; }",
+                  "changed signature"),
+    "tls": ("int counter = 0;", "int counter = 0;\n_Thread_local int tl = 5;", "non-zero initial value"),
+    "constructor": ("int counter = 0;",
+                    "int counter = 0;\n__attribute__((constructor)) static void init(void) { counter = 0; }",
+                    "would never run"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNSAFE))
+def test_unsafe_edit_policies(tmp_path, kind):
+    old, unsafe, words = UNSAFE[kind]
+    lv = Live(tmp_path, on_unsafe="refuse")
+    try:
+        pid = lv.pid
+        assert traced_by_us(pid)          # seized; patches go through /proc/PID/mem
+        lv.line()
+        # refuse: nothing changes, the error names the problem
+        with pytest.raises(DevlinkError, match=words):
+            lv.edit(old, unsafe)
+        lv.session.forget_changes()
+        assert lv.fresh()
+        assert lv.session.child.pid == pid and lv.session.running
+        # ...and the next edit that is safe again patches normally
+        lv.save(unsafe, old)
+        gen = lv.edit('"v1"', '"v2"')
+        assert gen.patched, gen
+        assert field(lv.line(lambda ln: "label=v2" in ln), "pid") == str(pid)
+
+        # restart: the newest program runs in a new child
+        lv.session.on_unsafe = "restart"
+        lv.save(old, unsafe)
+        gen = lv.edit('"v2"', '"v3"')
+        assert gen.action == "restarted" and any(words in u for u in gen.unsafe), gen
+        line = lv.line(lambda ln: "label=v3" in ln)
+        assert field(line, "pid") != str(pid) and lv.session.running
+        pid = lv.session.child.pid
+        assert traced_by_us(pid)
+
+        # keep-old: the child keeps its code, the output file gets the new program
+        lv.session.on_unsafe = "keep-old"
+        lv.save(unsafe, old)
+        gen = lv.edit('"v3"', '"v4"')
+        assert gen.action == "kept-old" and not gen.patched and gen.unsafe, gen
+        assert lv.session.pinned
+        assert "label=v3" in lv.fresh() and lv.session.child.pid == pid
+        assert "label=v4" in lv.run_output_once()
+        gen = lv.edit('"v4"', '"v5"')                  # later edits reach the file only
+        assert not gen.patched and gen.action == "file"
+        assert "label=v3" in lv.fresh() and "label=v5" in lv.run_output_once()
+    finally:
+        lv.close()
+
+
+def test_undo_flips_cells_back_to_the_previous_atoms(tmp_path):
+    lv = Live(tmp_path)
+    try:
+        L = lv.session.linker
+        stub = next(s for s in L.stubs.stubs if s.symbol.name == "value")
+        cell = L.cells.address(stub.cell)
+        before = int.from_bytes(lv.session.mem.read(cell, 8), "little")
+        lv.line()
+        gen = lv.edit("return x + 1;", "return x + 100;")
+        assert gen.patched
+        a = int(field(lv.line(lambda ln: int(field(ln, "counter")) >= 100), "counter"))
+        b = int(field(lv.line(), "counter"))
+        assert b - a == 100
+        assert int.from_bytes(lv.session.mem.read(cell, 8), "little") != before
+        back = lv.session.undo()
+        assert back == ["value"]
+        assert int.from_bytes(lv.session.mem.read(cell, 8), "little") == before   # the old atom itself
+        a = int(field(lv.fresh(), "counter"))
+        b = int(field(lv.line(), "counter"))
+        assert b - a == 1                              # the old code runs again, state kept
+        assert a > 100
+        # the output file is the undone program too, and the next edit patches normally
+        assert "counter=1 " in lv.run_output_once()
+        assert lv.edit("return x + 100;", "return x + 7;").patched
+        a = int(field(lv.fresh(), "counter"))
+        assert int(field(lv.line(), "counter")) - a == 7
+        with pytest.raises(DevlinkError, match="nothing to undo"):
+            lv.session.undo()
+            lv.session.undo()
+    finally:
+        lv.close()
+
+
+CRASH_EDIT = ("int value(int x) { return x + 1; }",
+              "int value(int x) {\n    if (x > 5) { int *volatile p = 0; return *p; }\n    return x + 2;\n}")
+
+
+def _wait_crash(lv: Live):
+    end = time.time() + 10
+    while time.time() < end:
+        ev = lv.session.child_event()
+        if ev is not None:
+            return ev
+        time.sleep(0.02)
+    raise AssertionError("the child did not crash")
+
+
+@pytest.mark.parametrize("policy", ["restart", "rollback"])
+def test_crash_after_patch_is_reported_and_handled(tmp_path, policy):
+    lv = Live(tmp_path, on_crash=policy)
+    try:
+        lv.line(lambda ln: int(field(ln, "counter")) > 5)
+        gen = lv.edit(*CRASH_EDIT)
+        assert gen.patched and gen.number == 2
+        ev = _wait_crash(lv)
+        assert ev.status == -signal.SIGSEGV
+        r = ev.crash
+        assert r is not None and r.fault_address == 0
+        assert r.where.startswith("value+0x") and r.where.endswith("(generation 2)"), r.where
+        text = r.message("prog")
+        assert "SIGSEGV" in text and "address not mapped" in text and "the last patch was generation 2 (value)" in text
+        old_pid = lv.pid
+        lv.session.handle_crash(r)
+        assert lv.pid != old_pid and lv.session.running
+        if policy == "restart":
+            assert "newest" in r.action
+            # the newest program runs: it counts by 2 from the start
+            line = lv.line(lambda ln: field(ln, "pid") == str(lv.pid))
+            assert field(line, "counter") == "2"
+        else:
+            assert "rolled back to the code of generation 1" in r.action, r.action
+            lines = [lv.line(lambda ln: field(ln, "pid") == str(lv.pid)) for _ in range(8)]
+            assert [int(field(ln, "counter")) for ln in lines] == list(range(1, 9))
+            assert "counter=1 " in lv.run_output_once()
+    finally:
+        lv.close()
+
+
+def test_detach_leaves_the_child_running_and_patchable(tmp_path):
+    lv = Live(tmp_path)
+    try:
+        lv.line()
+        pid = lv.pid
+        assert traced_by_us(pid) and lv.session.traced
+        assert lv.session.detach() == pid
+        assert tracer_pid(pid) == 0 and not lv.session.traced
+        assert lv.edit('"v1"', '"after-detach"').patched
+        assert field(lv.line(lambda ln: "after-detach" in ln), "pid") == str(pid)
+        assert lv.session.child.poll() is None         # Popen waits for it again
+        assert lv.session.stop() == -signal.SIGTERM
+    finally:
+        lv.close()
+
+
+def test_stop_reports_exit_and_leaves_nothing_traced(tmp_path):
+    src = PROGRAM.replace("int n = argc > 1 ? 1 : 2000;", "int n = 3;").replace("return 0;", "return 7;")
+    lv = Live(tmp_path, source=src)
+    try:
+        assert lv.session.child.wait(10) == 7
+        ev = lv.session.child_event()
+        assert ev is not None and ev.status == 7 and ev.crash is None
+    finally:
+        lv.close()
+
+
+def test_address_map_names_the_latest_atom():
+    amap = AddressMap()
+    amap.extend([(0x1000, 0x40, "f", 1), (0x1040, 0x20, "g", 1)])
+    amap.add(0x2000, 0x30, "f", 3)
+    assert symbolize(amap, 0x1045) == "g+0x5 (generation 1)"
+    assert symbolize(amap, 0x2010) == "f+0x10 (generation 3)"
+    assert symbolize(amap, 0x3000) == "0x3000"
+
+
+EXITING = r"""
+#include <stdio.h>
+int main(void) { printf("out-line\n"); fprintf(stderr, "err-line\n"); return 3; }
+"""
+
+
+def test_run_passes_output_through_and_reports_status(tmp_path):
+    (tmp_path / "p.c").write_text(EXITING)
+    p = subprocess.run(devlink_command("run", "-o", "p", "p.c"), cwd=tmp_path, env=devlink_env(),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 3, p.stderr
+    assert "out-line" in p.stdout and "err-line" in p.stderr
+    assert "exited with status 3" in p.stderr
+    bad = subprocess.run(devlink_command("run", "--on-unsafe=maybe", "-o", "p", "p.c"), cwd=tmp_path,
+                         env=devlink_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "keep-old" in bad.stderr
+
+
+SIGNALS = r"""
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+volatile int usr1;
+static void on_usr1(int s) { (void)s; usr1++; }
+int main(void) {
+    signal(SIGUSR1, on_usr1);
+    for (int i = 0; i < 2000; i++) {
+        printf("tick pid=%d usr1=%d\n", (int)getpid(), usr1);
+        fflush(stdout);
+        usleep(10000);
+    }
+    return 0;
+}
+"""
+
+
+def test_signals_pass_through_the_guard(tmp_path):
+    lv = Live(tmp_path, source=SIGNALS)
+    try:
+        lv.line()
+        assert traced_by_us(lv.pid)
+        os.kill(lv.pid, signal.SIGUSR1)                 # re-injected: the handler runs
+        lv.line(lambda ln: field(ln, "usr1") == "1")
+        os.kill(lv.pid, signal.SIGSTOP)                 # a group-stop stays a stop...
+        time.sleep(0.2)
+        state = Path(f"/proc/{lv.pid}/stat").read_text().rpartition(")")[2].split()[0]
+        assert state in ("t", "T"), state
+        os.kill(lv.pid, signal.SIGCONT)                 # ...until SIGCONT
+        lv.fresh()
+        assert lv.session.running and traced_by_us(lv.pid)
+    finally:
+        lv.close()
