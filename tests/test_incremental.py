@@ -1055,3 +1055,48 @@ def test_link_with_130_bytes_of_debug_info_padding(tmp_path):
                 same_as_cc(tmp_path, "p.c")
                 return
     pytest.skip("this compiler makes no object with a .debug_info of 382/386/390 bytes here")
+
+
+def _fde_starts(path: Path) -> set[int]:
+    from elftools.elf.elffile import ELFFile
+    from elftools.dwarf.callframe import FDE
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        cfi = elf.get_dwarf_info().EH_CFI_entries()
+        return {e.header["initial_location"] for e in cfi if isinstance(e, FDE) and e.header["address_range"]}
+
+
+UNWIND = {"main.c": r"""
+#include <execinfo.h>
+#include <stdio.h>
+#include <string.h>
+int depth(void) {
+    void *frames[32];
+    int n = backtrace(frames, 32);
+    char **names = backtrace_symbols(frames, n);
+    for (int i = 0; i < n; i++)
+        if (strstr(names[i], "(main+")) return 1;
+    return 0;
+}
+int outer(void) { return depth(); }
+int main(void) { printf("unwound to main: %d\n", outer()); return 0; }
+"""}
+
+
+def test_unwind_records_are_placed_before_they_are_relocated(tmp_path):
+    """An update's FDEs start where its functions' new code starts (pc_begin is
+    PC-relative: relocated before the record had its place, it pointed elsewhere), and
+    backtrace() walks through the updated functions to main."""
+    write(tmp_path, UNWIND)
+    ok_build(tmp_path, "-O0", "-E", "main.c")
+    assert helpers.run_program([tmp_path / "prog"]).stdout == b"unwound to main: 1\n"
+    # depth grows past its room: it moves, and so does every FDE of the object
+    src = tmp_path / "main.c"
+    src.write_text(src.read_text().replace("return 0;\n}\nint outer",
+                                           "volatile char pad[300]; memset((char *)pad, 1, sizeof pad);\n"
+                                           "    return 0;\n}\nint outer"))
+    ok_build(tmp_path, "-O0", "-E", "main.c")
+    assert helpers.run_program([tmp_path / "prog"]).stdout == b"unwound to main: 1\n"
+    starts = _fde_starts(tmp_path / "prog")
+    for name in ("depth", "outer", "main"):
+        assert functions(tmp_path)[name]["atom"] in starts, name

@@ -186,6 +186,9 @@ class IncrementalUpdate:
         self.update_stubs()
         # Relocations of the new objects decide GOT entries and import stubs.
         self.scan_new_objects()
+        # Unwind records get their final place before anything is relocated: their
+        # pc_begin fields are PC-relative.
+        self.place_unwind_records()
         # The new objects' bytes, and the references elsewhere to what moved.
         self.render_new_objects()
         self.rewrite_moved_references()
@@ -897,9 +900,10 @@ class IncrementalUpdate:
             self._emit(atom.output, off, scratch[i * 8:i * 8 + w].tobytes(), kind, visible=True)
 
     # --- unwind tables and metadata ---------------------------------------------------------
-    def update_unwind_tables(self) -> None:
-        L = self.L
-        ef = L.outputs[".eh_frame"]
+    def place_unwind_records(self) -> None:
+        """Retire the replaced objects' FDEs and give the new objects' .eh_frame atoms
+        their place (freed room first when no program runs this layout)."""
+        ef = self.L.outputs[".eh_frame"]
         # the replaced objects' FDEs: gone unless a program may still run that code
         for obj in self.old.values():
             for a in obj.atoms:
@@ -910,9 +914,14 @@ class IncrementalUpdate:
                     ef.free.append((a.value, a.capacity))
                     _remove(a)
         for atom in self.eh_new:
-            data = self.eh_buffers.get(id(atom), bytes(atom.data))
             self._allocate_eh(atom)
-            # the FDEs, from the relocated bytes at the final address
+
+    def update_unwind_tables(self) -> None:
+        L = self.L
+        ef = L.outputs[".eh_frame"]
+        for atom in self.eh_new:
+            data = self.eh_buffers.get(id(atom), bytes(atom.data))
+            # the FDEs, from the bytes relocated at the final address
             atom.fdes = np.array(eh_frame.fde_table(data, atom.address, atom.file.name), np.int64).reshape(-1, 2)
             self._emit(ef, atom.value, data, "rodata", visible=False)
         hdr = L.outputs[".eh_frame_hdr"]
