@@ -43,6 +43,12 @@ class Session:
     program_args: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
     live: bool = True
+    #: patch through the shared patch area when the program's runtime maps it
+    #: (invariant 5); False: always through /proc/PID/mem
+    patch_area: bool = True
+    #: on the /proc/PID/mem path, stop every thread around a patch (blocked system
+    #: calls then return EINTR; see devlink/hotpatch/procmem.py)
+    stop_threads: bool = False
     out=None
 
     def __post_init__(self):
@@ -55,6 +61,8 @@ class Session:
         self.linker = None
         self.child: subprocess.Popen | None = None
         self.mem = None
+        #: what applies patch plans: a SharedPatchArea, or the ProcMem fallback
+        self.patcher = None
         self.history: list[Generation] = []
         self.objects: list[str] = []
         self.deps: dict[str, dict[str, tuple]] = {}        # source -> {dep path: stat key}
@@ -104,6 +112,8 @@ class Session:
     def start(self, stdout=None, stderr=None) -> subprocess.Popen:
         """Run a snapshot copy of the output (the output itself stays writable)."""
         from devlink.hotpatch.procmem import ProcMem
+        from devlink.hotpatch.shared import SharedPatchArea, patch_ranges, reserve_code_page
+        from devlink.runtime import ENV
         run_dir = os.path.join(self.sdir, "run")
         os.makedirs(run_dir, exist_ok=True)
         snapshot = os.path.join(run_dir, f"{os.path.basename(self.output)}")
@@ -112,9 +122,22 @@ class Session:
         os.chmod(tmp, 0o755)
         os.replace(tmp, snapshot)
         env = dict(os.environ if self.env is None else self.env)
-        self.child = subprocess.Popen([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
-                                      stdin=subprocess.DEVNULL)
-        self.mem = ProcMem(self.child.pid)
+        env.pop(ENV, None)
+        area = None
+        if self.patch_area and ".devlink.id" in self.linker.outputs:      # the runtime is linked in
+            reserve_code_page(self.linker)
+            area = SharedPatchArea(patch_ranges(self.linker), snapshot, self.linker.link_id)
+            env[ENV] = area.env_value()
+        try:
+            self.child = subprocess.Popen([snapshot] + list(self.program_args), env=env, stdout=stdout,
+                                          stderr=stderr, stdin=subprocess.DEVNULL,
+                                          pass_fds=(area.fd,) if area else ())
+        except BaseException:
+            if area is not None:
+                area.close()
+            raise
+        self.mem = ProcMem(self.child.pid, stop_threads=self.stop_threads)
+        self.patcher = area.attach(self.mem, self.child) if area else self.mem
         self.child_generation = self.linker.generation
         return self.child
 
@@ -132,9 +155,9 @@ class Session:
             except subprocess.TimeoutExpired:
                 self.child.kill()
                 self.child.wait()
-        if self.mem is not None:
-            self.mem.close()
-            self.mem = None
+        if self.patcher is not None:
+            self.patcher.close()          # closes self.mem too
+            self.patcher = self.mem = None
         return self.child.returncode
 
     # --- edits -----------------------------------------------------------------------------
@@ -194,7 +217,7 @@ class Session:
         if live:
             plan = plan_patch(result)
             if plan.safe:
-                self.mem.apply(plan)
+                self.patcher.apply(plan)
                 patched = True
             else:
                 print("devlink: " + "; ".join(plan.unsafe) + "; restarting the program", file=sys.stderr)
