@@ -177,7 +177,7 @@ class Session:
     def update(self, indexes: list[int] | None = None) -> Generation | None:
         """Recompile `indexes` (default: what changed), relink in place, patch the child.
         A compile or link error raises DevlinkError and changes nothing."""
-        from devlink.hotpatch.plan import plan_patch
+        from devlink.hotpatch.step import patch_step
         from devlink.link.incremental import NeedsFullLink, update_objects
         from devlink.output.writer import pwrite_all
         indexes = self.changed_sources() if indexes is None else indexes
@@ -215,9 +215,8 @@ class Session:
         t2 = time.perf_counter()
         patched = False
         if live:
-            plan = plan_patch(result)
+            plan, _ = patch_step(self.patcher, result)
             if plan.safe:
-                self.patcher.apply(plan)
                 patched = True
             else:
                 print("devlink: " + "; ".join(plan.unsafe) + "; restarting the program", file=sys.stderr)
