@@ -50,6 +50,13 @@ class Session(SafetyNet):
     program_args: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
     live: bool = True
+    #: patch through the shared patch area when the program's runtime maps it
+    #: (invariant 5); False: always through /proc/PID/mem
+    patch_area: bool = True
+    #: on the /proc/PID/mem path, stop every thread around a patch (blocked system
+    #: calls then return EINTR; see devlink/hotpatch/procmem.py).  The stop is a ptrace
+    #: attach of its own, so it turns the crash guard off (one tracer per thread).
+    stop_threads: bool = False
     out=None
     #: what to do with an edit that cannot be patched safely: restart | keep-old | refuse
     on_unsafe: str = "restart"
@@ -59,6 +66,8 @@ class Session(SafetyNet):
     guard: bool = True
 
     def __post_init__(self):
+        if self.stop_threads:
+            self.guard = False
         from devlink.link.toolchain import find_cc
         self.output = self.args.output
         self.sdir = st.state_dir(self.output)
@@ -72,6 +81,8 @@ class Session(SafetyNet):
         self.linker = None
         self.child: subprocess.Popen | None = None
         self.mem = None
+        #: what applies patch plans: a SharedPatchArea, or the ProcMem fallback
+        self.patcher = None
         self.history: list[Generation] = []
         self.objects: list[str] = []
         self.deps: dict[str, dict[str, tuple]] = {}        # source -> {dep path: stat key}
@@ -150,6 +161,8 @@ class Session(SafetyNet):
     def start(self, stdout=None, stderr=None) -> subprocess.Popen:
         """Run a snapshot copy of the output (the output itself stays writable)."""
         from devlink.hotpatch.procmem import ProcMem
+        from devlink.hotpatch.shared import SharedPatchArea, patch_ranges, reserve_code_page
+        from devlink.runtime import ENV
         run_dir = os.path.join(self.sdir, "run")
         os.makedirs(run_dir, exist_ok=True)
         snapshot = os.path.join(run_dir, f"{os.path.basename(self.output)}")
@@ -159,14 +172,29 @@ class Session(SafetyNet):
         os.replace(tmp, snapshot)
         env = dict(os.environ if self.env is None else self.env)
         self._stdio = (stdout, stderr)
-        self.child = self._spawn([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
-                                 stdin=subprocess.DEVNULL)
+        env.pop(ENV, None)
+        area = None
+        if self.patch_area and ".devlink.id" in self.linker.outputs:      # the runtime is linked in
+            reserve_code_page(self.linker)
+            area = SharedPatchArea(patch_ranges(self.linker), snapshot, self.linker.link_id)
+            env[ENV] = area.env_value()
         try:
-            self.mem = ProcMem(self.child.pid)
+            self.child = self._spawn([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, pass_fds=(area.fd,) if area else ())
+        except BaseException:
+            if area is not None:
+                area.close()
+            raise
+        try:
+            self.mem = ProcMem(self.child.pid, stop_threads=self.stop_threads)
         except DevlinkError:
+            if area is not None:
+                area.close()
             if self.child.poll() is None:
                 raise
             self.mem = None               # it has already exited: nothing to patch
+        if self.mem is not None:
+            self.patcher = area.attach(self.mem, self.child) if area else self.mem
         self.child_generation = self.linker.generation
         self._started()
         return self.child
@@ -186,10 +214,16 @@ class Session(SafetyNet):
                 self.child.kill()
                 self.child.wait()
         self._stopped()
-        if self.mem is not None:
-            self.mem.close()
-            self.mem = None
+        self._close_patcher()
         return self.child.returncode
+
+    def _close_patcher(self) -> None:
+        """Close the shared patch area (if any) and /proc/PID/mem."""
+        if self.patcher is not None and self.patcher is not self.mem:
+            self.patcher.close()          # closes self.mem too
+        elif self.mem is not None:
+            self.mem.close()
+        self.patcher = self.mem = None
 
     # --- edits -----------------------------------------------------------------------------
     def changed_sources(self) -> list[int]:

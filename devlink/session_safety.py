@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from devlink.errors import DevlinkError
+from devlink.hotpatch.step import apply_plan
 
 
 @dataclass
@@ -151,9 +152,7 @@ class SafetyNet:
         """Apply the crash policy: start the newest program again (`restart`), or the last
         generation that did not crash (`rollback`)."""
         self.crashed.add(_content_key(self.child_content))
-        if self.mem is not None:
-            self.mem.close()
-            self.mem = None
+        self._close_patcher()
         action = f"restarted with the newest program (generation {self.linker.generation})"
         if self.on_crash == "rollback":
             target = next(((g, c) for g, c in reversed(self.contents) if _content_key(c) not in self.crashed), None)
@@ -291,7 +290,7 @@ class SafetyNet:
         """Apply `plan`, remembering what each cell held before (for undo).  With `undo`,
         a cell goes back to the atom it held before that generation when the child still
         has it (the same child, a non-zero target)."""
-        before = {addr: int.from_bytes(self.mem.read(addr, 8), "little") for addr, _ in plan.cells}
+        before = {addr: int.from_bytes(self.patcher.read(addr, 8), "little") for addr, _ in plan.cells}
         reverted = []
         if undo is not None:
             cells = []
@@ -300,7 +299,7 @@ class SafetyNet:
                 cells.append((addr, back if back else target))
                 reverted.append(self._cell_name(addr))
             plan.cells = cells
-        self.mem.apply(plan)
+        apply_plan(self.patcher, plan)
         return before, reverted
 
     def _unsafe_edit(self, changes: dict[str, bytes], reasons: list[str], compile_ms: float, t1: float,

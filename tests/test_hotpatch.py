@@ -205,6 +205,7 @@ def test_threads_and_epoll_survive_100_patches(tmp_path):
     lv = Live(tmp_path, THREADS, flags=("-O2", "-pthread"))
     try:
         lv.lines_until(lambda ln: ln.startswith("tick"))
+        assert getattr(lv.session.patcher, "active", False), "the shared patch area is not active"
         current = "x * 0 + 0"
         for k in range(1, 101):
             new = f"x * 0 + {k}"
@@ -214,6 +215,7 @@ def test_threads_and_epoll_survive_100_patches(tmp_path):
         want = ",".join(["100"] * 4)
         line = lv.lines_until(lambda ln: f"seen={want}" in ln, timeout=15)
         assert field(line, "eintr") == "0", line      # no blocked call was disturbed
+        assert lv.session.patcher.mem.writes == 0      # code and cells: stores into the shared area
         calls = int(field(line, "calls"))
         later = lv.lines_until(lambda ln: ln.startswith("tick"))
         assert int(field(later, "calls")) > calls      # the threads are still running

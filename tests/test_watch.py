@@ -234,8 +234,7 @@ def test_interactive_keys_in_a_terminal(project, tmp_path):
         wait_for(r"gen 2 · message\.c")
         wait_for(r"keys 3 \d+")
         subprocess.run(["tmux", "send-keys", "-t", name, "u"], check=True)
-        text = wait_for(r"undo: message went back")
-        assert re.search(r"undo: message went back.*\n(.*\n)*alpha 3 \d+", text), text
+        wait_for(r"undo: message went back.*\n(.*\n)*alpha 3 \d+")
         subprocess.run(["tmux", "send-keys", "-t", name, "r"], check=True)
         wait_for(r"restarted \(pid \d+\)")
         subprocess.run(["tmux", "send-keys", "-t", name, "q"], check=True)

@@ -15,6 +15,8 @@ from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr
 
 PAGE = 4096
 BASE_ADDRESS = 0x400000
+#: sections whose reserved room ends on a page boundary (the patch area maps it)
+PAGE_END_ROOM = (".text", ".plt")
 
 
 def align_up(v: int, a: int) -> int:
@@ -71,6 +73,9 @@ def layout(alloc_sections: list, placements: dict, nonalloc_sections: list, num_
         pad = align_up(vaddr, align) - vaddr
         vaddr += pad
         sec.addr = vaddr
+        if sec.name in PAGE_END_ROOM and sec.room:
+            # code room ends on a page: the shared patch area maps it whole (invariant 5)
+            sec.room = align_up(sec.addr + sec.size + sec.room, PAGE) - sec.addr - sec.size
         if sec.is_nobits:
             sec.offset = off
             vaddr += sec.size + sec.room

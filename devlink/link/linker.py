@@ -43,7 +43,7 @@ LINKER_DEFINED = (
     "__fini_array_start", "__fini_array_end", "__preinit_array_start", "__preinit_array_end",
     "__ehdr_start", "__executable_start", "_end", "end", "_edata", "edata", "__bss_start",
     "_etext", "etext", "__etext", "__GNU_EH_FRAME_HDR", "__dso_handle", "__rela_iplt_start",
-    "__rela_iplt_end",
+    "__rela_iplt_end", "__devlink_link_id",
 )
 
 
@@ -59,6 +59,9 @@ class LinkOptions:
     cc: str | None = None
     #: skip cc's start-up objects and default libraries (-nostdlib)
     nostdlib: bool = False
+    #: link devlink's start-up runtime (maps the shared patch area under a session;
+    #: does nothing otherwise).  DEVLINK_NO_RUNTIME=1 turns it off by default.
+    runtime: bool = field(default_factory=lambda: os.environ.get("DEVLINK_NO_RUNTIME", "") in ("", "0"))
 
 
 class LinkerFile:
@@ -184,6 +187,11 @@ class Linker:
                 self._load_path(find_library(item[2:], lib_dirs), as_needed=True)
             else:
                 self._load_path(item, as_needed=False)
+        if tc and self.options.runtime and any(o for o in self.objects):
+            # devlink's runtime: its constructor maps the shared patch area under a
+            # session (invariant 5); it needs cc's start-up code to run constructors
+            from devlink.runtime import runtime_object
+            self._load_path(runtime_object(tc.cc), as_needed=False)
         if tc:
             for name, as_needed in tc.default_libs:
                 self._load_path(find_library(name, lib_dirs), as_needed=as_needed)
@@ -745,6 +753,9 @@ class Linker:
         synth(".eh_frame_hdr", C.SHT_PROGBITS, A, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * self.eh_frame_fdes, 4)
         synth(".got", C.SHT_PROGBITS, A | W, max(self.got.size(), 8), 8, 8)
         synth(".devlink.cells", C.SHT_PROGBITS, A | W, self.cells.size(), 4096, 8)
+        if "__devlink_link_id" in self.linker_symbols:
+            # the link id in memory: the runtime maps a patch area only if it is its own
+            synth(".devlink.id", C.SHT_PROGBITS, A, 16, 8)
         # .dynamic: its tag list is fixed now; values are filled in after layout
         tags: list[tuple[int, object]] = [(C.DT_NEEDED, ("str", n)) for n in d.needed]
         if self._has(".init"):
@@ -956,7 +967,7 @@ class Linker:
             "_end": image_end, "end": image_end, "_edata": data_end, "edata": data_end,
             "__bss_start": bss.addr if bss else data_end, "_etext": text_end, "etext": text_end,
             "__etext": text_end, "__GNU_EH_FRAME_HDR": start(".eh_frame_hdr"), "__dso_handle": 0,
-            "__rela_iplt_start": 0, "__rela_iplt_end": 0,
+            "__rela_iplt_start": 0, "__rela_iplt_end": 0, "__devlink_link_id": start(".devlink.id"),
         }
         for name, sym in self.linker_symbols.items():
             if name.startswith("__start_"):
@@ -1273,6 +1284,8 @@ class Linker:
 
         d = self.dynsyms
         put(".interp", self.interp)
+        if ".devlink.id" in o:
+            put(".devlink.id", bytes.fromhex(self.link_id))
         put(".dynsym", d.render_dynsym(self.canonical_address, self._dynsym_shndx))
         put(".hash", d.render_hash())
         if d.versions:

@@ -74,6 +74,7 @@ ORDER = [
     (".interp", SEG_RO_HEAD), (".note.ABI-tag", SEG_RO_HEAD), (".hash", SEG_RO_HEAD),
     (".dynsym", SEG_RO_HEAD), (".dynstr", SEG_RO_HEAD), (".gnu.version", SEG_RO_HEAD),
     (".gnu.version_r", SEG_RO_HEAD), (".rela.dyn", SEG_RO_HEAD), (".rela.plt", SEG_RO_HEAD),
+    (".devlink.id", SEG_RO_HEAD),
     (".init", SEG_TEXT), (".fini", SEG_TEXT), (".text", SEG_TEXT),
     (".plt", SEG_STUBS),
     (".rodata", SEG_RODATA), (".eh_frame_hdr", SEG_RODATA), (".eh_frame", SEG_RODATA),

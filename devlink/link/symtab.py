@@ -12,6 +12,7 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.records import SYM_DTYPE
+from devlink.errors import DevlinkError
 
 
 class Block:
@@ -79,6 +80,9 @@ class SymtabBuilder:
             atom = sym.atom
             value = atom.output.addr + atom.value + sym.value
             if sym.type == C.STT_TLS:
+                if not atom.sh_flags & C.SHF_TLS:
+                    raise DevlinkError(f"{obj.name}: thread-local symbol {sym.name!r} is defined in "
+                                       f"{atom.name}, which is not a TLS section; the object is malformed, recompile it")
                 value -= tls_start      # TLS symbols: offset in the TLS segment
             rows.append((sym.name, (C.STB_LOCAL << 4) | sym.type, sym.visibility, atom.output.index, value, sym.size))
         block = Block(*_columns(rows))

@@ -1,0 +1,48 @@
+"""One patch step: plan an update and apply it to the running child, as one short step."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+from devlink.hotpatch.plan import PatchPlan, plan_patch
+
+#: a sleep this long before the step makes the scheduler count devlink as a waking task,
+#: so the step runs on a fresh time slice (measured: without it, the child's busy
+#: threads on the same cores preempt the step now and then for milliseconds)
+FRESH_SLICE_SLEEP = 50e-6
+
+
+def apply_plan(patcher, plan: PatchPlan) -> float:
+    """Apply a safe `plan` through `patcher` as one short step: the collector off, on a
+    fresh time slice.  Returns the seconds the writes and flips took."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if FRESH_SLICE_SLEEP:
+            time.sleep(FRESH_SLICE_SLEEP)
+        t0 = time.perf_counter()
+        patcher.apply(plan)
+        return time.perf_counter() - t0
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def patch_step(patcher, result, keep_writable=None) -> tuple[PatchPlan, float]:
+    """Plan `result` and, if it is safe, apply it through `patcher`.  The collector is
+    off for the whole step (a collection over the link state costs milliseconds).
+    Returns the plan and the seconds the step (plan + writes + flips) took."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        if FRESH_SLICE_SLEEP:
+            time.sleep(FRESH_SLICE_SLEEP)
+        t0 = time.perf_counter()
+        plan = plan_patch(result, keep_writable)
+        if plan.safe:
+            patcher.apply(plan)
+        return plan, time.perf_counter() - t0
+    finally:
+        if was_enabled:
+            gc.enable()
