@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
-from devlink.build import REQUIRED_CFLAGS, compile_source, read_depfile
+from devlink.build import compile_source, read_depfile
 from devlink.errors import DevlinkError
 from devlink.link import state as st
 from devlink.session_safety import SafetyNet

@@ -70,8 +70,10 @@ class CProject:
 
     # --- the program ---------------------------------------------------------------------------
     def start(self, *args: str, cflags: tuple[str, ...] | None = None, libraries: tuple[str, ...] = (),
-              env: dict[str, str] | None = None, on_unsafe: str = "restart") -> "CProject":
-        """Build every .c file written so far and start the program under a session."""
+              env: dict[str, str] | None = None, on_unsafe: str = "restart", **session_options) -> "CProject":
+        """Build every .c file written so far and start the program under a session.
+        `session_options`: fields of devlink.session.Session (patch_area, guard,
+        stop_threads, on_crash...)."""
         from devlink.cli import parse_build_args
         from devlink.session import Session
         if not self.sources:
@@ -87,7 +89,8 @@ class CProject:
         build_args.cc = self.cc
         child_env = dict(os.environ)
         child_env.update(self.env)
-        self.session = Session(build_args, self.program_args, env=child_env)
+        self.session = Session(build_args, self.program_args, env=child_env, **session_options)
+        self._closed = False
         self.session.on_unsafe = on_unsafe
         self.session.build()
         self.session.start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -114,7 +117,11 @@ class CProject:
 
     # --- edits ---------------------------------------------------------------------------------
     def save(self, name: str, text: str) -> Path:
-        """Save `text` as an editor does: a temporary file beside it, renamed over it."""
+        """Save `text` as an editor does: a temporary file beside it, renamed over it
+        (the update is not applied: `edit` does both)."""
+        return self._save(name, text)
+
+    def _save(self, name: str, text: str) -> Path:
         path = self.root / name
         tmp = path.with_name(f".{path.name}.devlink-save")
         tmp.write_text(text)
@@ -132,7 +139,7 @@ class CProject:
             if old is None or old not in current:
                 raise AssertionError(f"{name} does not contain {old!r}")
             text = current.replace(old, new or "")
-        path = self.save(name, text)
+        path = self._save(name, text)
         s = self._session()
         index = next((i for i, src in enumerate(s.args.sources) if Path(src) == path), None)
         if index is None:
@@ -154,18 +161,22 @@ class CProject:
         """The next line of output (stdout and stderr, in order; none skipped) matching
         the regular expression `pattern`."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        return rx.search(self.expect_line(lambda line: rx.search(line) is not None, timeout, f"/{pattern}/"))
+
+    def expect_line(self, predicate, timeout: float | None = None, what: str = "the test's condition") -> str:
+        """The next line of output for which `predicate(line)` is true."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
             while self._lines:
                 line = self._lines.popleft()
                 self._recent.append(line)
-                m = rx.search(line)
-                if m:
-                    return m
+                if predicate(line):
+                    return line
             left = deadline - time.monotonic()
             if left <= 0 or not self._read_more(min(left, 0.2)):
                 if left <= 0 or not self._lines:
-                    self._fail(pattern, "in time" if left <= 0 else "before it ended")
+                    self._fail(what, "in time" if left <= 0 else "before it ended", timeout)
 
     def _read_more(self, wait: float) -> bool:
         """Read what the program printed; False once its output has ended."""
@@ -190,11 +201,20 @@ class CProject:
         self._lines.extend(ln.decode(errors="replace") for ln in lines)
         return True
 
-    def _fail(self, pattern: str, when: str):
+    def _fail(self, what: str, when: str, timeout: float):
         state = "running" if self.running else f"exited with status {self._child.poll() if self._child else '?'}"
         last = "\n".join(f"    {ln}" for ln in self._recent) or "    (nothing)"
-        raise ExpectationFailed(f"the program did not print a line matching /{pattern}/ {when} "
-                                f"({self.timeout:g} s; program {state}); its last output:\n{last}")
+        raise ExpectationFailed(f"the program did not print a line matching {what} {when} "
+                                f"({timeout:g} s; program {state}); its last output:\n{last}")
+
+    def drain(self) -> None:
+        """Forget the output printed so far (the next expectation reads what comes next)."""
+        while self._read_more(0):
+            if not select.select([self._child.stdout.fileno()], [], [], 0)[0]:
+                break
+        self._recent.extend(self._lines)
+        self._lines.clear()
+        self._buf = b""
 
     def output_lines(self) -> list[str]:
         """Lines read so far and not yet consumed by expect_output (for inspection)."""
@@ -242,14 +262,15 @@ class CProject:
         return s.child.pid
 
     def stop(self) -> int | None:
-        """Stop the program (and its tracer); returns its exit status."""
-        if self.session is None:
+        """Stop the program (and its tracer); returns its exit status.  The session's
+        link state stays readable (`session.linker`)."""
+        if self.session is None or self._closed:
             return None
-        s, self.session = self.session, None
+        self._closed = True
         try:
-            status = s.stop()
+            status = self.session.stop()
         finally:
-            s.close()
+            self.session.close()
         return status
 
     def _session(self):

@@ -3,7 +3,6 @@ the README shows: start it, edit the file it names, see the running program chan
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import time

@@ -6,20 +6,15 @@ saves it, applies the update, and reads what the running program prints next.
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devlink.cli import parse_build_args  # noqa: E402
-from devlink.session import Session  # noqa: E402
+from devlink.testing import CProject  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 
@@ -54,50 +49,29 @@ int main(void) {
 """
 
 
-class Live:
-    """A program running under a Session, with its output read line by line."""
+class Live(CProject):
+    """The hot-patch tests' project (devlink.testing.CProject, the pytest plugin's
+    fixture): one source file, prog.c, started at once."""
 
-    def __init__(self, tmp: Path, source: str, flags=("-O0",)):
-        self.dir = tmp
-        self.src = tmp / "prog.c"
-        self.src.write_text(source)
-        args = parse_build_args(["-o", str(tmp / "prog"), *flags, str(self.src)])
-        self.session = Session(args)
-        self.session.build()
-        self.child = self.session.start(stdout=subprocess.PIPE)
-        self.buf = b""
-        self.pending: list[str] = []     # complete lines not looked at yet
+    def __init__(self, tmp: Path, source: str, flags=("-O0",), **session_options):
+        super().__init__(tmp, output="prog")
+        self.src = self.write("prog.c", source)
+        self.start(cflags=tuple(flags), **session_options)
 
     def edit(self, old: str, new: str) -> None:
-        text = self.src.read_text()
-        assert old in text, old
-        tmp = self.src.with_suffix(".tmp")
-        tmp.write_text(text.replace(old, new))
-        os.replace(tmp, self.src)            # as an editor saves: write, rename
-        gen = self.session.update()
+        gen = super().edit("prog.c", old, new)
         assert gen is not None and gen.patched, gen
 
     def lines_until(self, pred, timeout: float = 10.0) -> str:
         """The next line (in order, none skipped) for which `pred` holds."""
-        end = time.time() + timeout
-        fd = self.child.stdout.fileno()
-        while time.time() < end:
-            while self.pending:
-                text = self.pending.pop(0)
-                if pred(text):
-                    return text
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-                *lines, self.buf = self.buf.split(b"\n")
-                self.pending += [ln.decode() for ln in lines]
-        raise AssertionError(f"no matching line within {timeout}s; last output: {self.buf[-300:]!r}")
+        return self.expect_line(pred, timeout)
+
+    @property
+    def child(self):
+        return self.session.child
 
     def close(self) -> None:
-        self.session.stop()
+        self.stop()
 
 
 @pytest.fixture

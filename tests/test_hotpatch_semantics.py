@@ -8,7 +8,6 @@ runs the new one; backtrace() walks through patched functions."""
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import re
-import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass, field

@@ -5,11 +5,9 @@ and `devlink run`'s pass-through of the child's output and exit status."""
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,10 +15,9 @@ import pytest
 
 from helpers import devlink_command, devlink_env
 
-from devlink.cli import parse_build_args
 from devlink.errors import DevlinkError
 from devlink.hotpatch.crash import AddressMap, symbolize
-from devlink.session import Session
+from devlink.testing import CProject
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 
@@ -45,60 +42,30 @@ int main(int argc, char **argv) {
 """
 
 
-class Live:
-    """A program under a Session whose children all write into one pipe, so lines can be
+class Live(CProject):
+    """A program under a Session (devlink.testing.CProject, the pytest plugin's fixture),
     followed across restarts."""
 
     def __init__(self, tmp: Path, source: str = PROGRAM, **policy):
+        super().__init__(tmp, output="prog")
         self.dir = tmp
-        self.src = tmp / "prog.c"
-        self.src.write_text(source)
-        args = parse_build_args(["-o", str(tmp / "prog"), "-O0", str(self.src)])
-        self.session = Session(args, **policy)
-        self.session.build()
-        self.rfd, self.wfd = os.pipe()         # kept open: restarted children write here too
-        self.session.start(stdout=self.wfd)
-        self.buf = b""
-        self.pending: list[str] = []
-
-    @property
-    def pid(self) -> int:
-        return self.session.child.pid
+        self.src = self.write("prog.c", source)
+        self.start(cflags=("-O0",), **policy)
 
     def save(self, old: str, new: str) -> None:
         text = self.src.read_text()
         assert old in text, old
-        tmp = self.src.with_suffix(".tmp")
-        tmp.write_text(text.replace(old, new))
-        os.replace(tmp, self.src)
+        super().save("prog.c", text.replace(old, new))
 
     def edit(self, old: str, new: str):
-        self.save(old, new)
-        return self.session.update()
+        return super().edit("prog.c", old, new)
 
     def line(self, pred=lambda ln: True, timeout: float = 10.0) -> str:
-        end = time.time() + timeout
-        while time.time() < end:
-            while self.pending:
-                text = self.pending.pop(0)
-                if text.startswith("tick") and pred(text):
-                    return text
-            r, _, _ = select.select([self.rfd], [], [], 0.2)
-            if r:
-                chunk = os.read(self.rfd, 65536)
-                if not chunk:
-                    break
-                self.buf += chunk
-                *lines, self.buf = self.buf.split(b"\n")
-                self.pending += [ln.decode() for ln in lines]
-        raise AssertionError(f"no matching line within {timeout}s; last output: {self.buf[-300:]!r}")
+        return self.expect_line(lambda ln: ln.startswith("tick") and pred(ln), timeout)
 
     def fresh(self, pred=lambda ln: True) -> str:
         """A line printed after now (skips what was already buffered)."""
-        while select.select([self.rfd], [], [], 0)[0]:
-            self.buf += os.read(self.rfd, 65536)
-        self.pending.clear()
-        self.buf = self.buf[self.buf.rfind(b"\n") + 1:]
+        self.drain()
         return self.line(pred)
 
     def run_output_once(self) -> str:
@@ -106,9 +73,7 @@ class Live:
         return p.stdout
 
     def close(self) -> None:
-        self.session.close()
-        os.close(self.rfd)
-        os.close(self.wfd)
+        self.stop()
 
 
 def field(line: str, name: str) -> str:

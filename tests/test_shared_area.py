@@ -117,15 +117,7 @@ def test_forked_child_runs_new_code(tmp_path):
 
 
 def test_procmem_fallback_without_the_area(tmp_path):
-    src = tmp_path / "prog.c"
-    src.write_text(PROGRAM)
-    lv = Live.__new__(Live)
-    lv.dir, lv.src, lv.buf, lv.pending = tmp_path, src, b"", []
-    from devlink.cli import parse_build_args
-    from devlink.session import Session
-    lv.session = Session(parse_build_args(["-o", str(tmp_path / "prog"), "-O0", str(src)]), patch_area=False)
-    lv.session.build()
-    lv.child = lv.session.start(stdout=subprocess.PIPE)
+    lv = Live(tmp_path, PROGRAM, patch_area=False)
     try:
         assert isinstance(lv.session.patcher, ProcMem)
         assert maps_of(lv.child.pid) == []
@@ -168,16 +160,7 @@ def test_ranges_are_pages_and_never_writable_data(tmp_path):
 
 def test_threads_stopped_on_the_fallback_see_eintr(tmp_path):
     """The documented price of the opt-in ptrace stop: a blocked epoll_wait returns EINTR."""
-    src = tmp_path / "prog.c"
-    src.write_text(THREADS)
-    lv = Live.__new__(Live)
-    lv.dir, lv.src, lv.buf, lv.pending = tmp_path, src, b"", []
-    from devlink.cli import parse_build_args
-    from devlink.session import Session
-    lv.session = Session(parse_build_args(["-o", str(tmp_path / "prog"), "-O2", "-pthread", str(src)]),
-                         patch_area=False, stop_threads=True)
-    lv.session.build()
-    lv.child = lv.session.start(stdout=subprocess.PIPE)
+    lv = Live(tmp_path, THREADS, flags=("-O2", "-pthread"), patch_area=False, stop_threads=True)
     try:
         lv.lines_until(lambda ln: ln.startswith("tick"))
         lv.edit("x * 0 + 0", "x * 0 + 9")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import struct
 
 from devlink.elf.leb128 import read_uleb as _read_uleb, uleb, uleb_width
-from devlink.link.atom import pad_to_ideal
 
 #: section -> (is made of units, padding byte)
 PADDING = {

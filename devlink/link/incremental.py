@@ -541,20 +541,17 @@ class IncrementalUpdate:
                 or (atom.name == ".debug_info" and 0 < prev.capacity - atom.size < debug_pad.MIN_INFO_PAD):
             raise NeedsFullLink(f"{obj.name}: its {atom.name} outgrew the room it had")
         atom.value, atom.capacity = prev.value, prev.capacity
-        out = atom.output
         _replace(prev, atom)
         self.debug_replaced.add(id(prev))
         self.debug_atoms.append((atom, prev))
 
     def _keep(self, atom: Atom, prev: Atom) -> None:
-        out = prev.output
         atom.value = prev.value
         atom.capacity = prev.capacity
         _replace(prev, atom)
         self.placed.append(atom)
 
     def _place(self, obj: ObjectFile, atom: Atom, prev: Atom | None, key: tuple, syms_by_atom: dict) -> None:
-        out = atom.output
         code = bool(atom.sh_flags & C.SHF_EXECINSTR)
         names = [s.name for s in syms_by_atom.get(id(atom), [])] or [atom.name]
         if prev is not None:

@@ -18,14 +18,14 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.reader import _reloc_widths, read_archive, read_linker_script, read_object, read_shared_object
-from devlink.elf.records import SYM_DTYPE, Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
+from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
 from devlink.link.inputs import find_library, kind_of, read_file
-from devlink.link.layout import BASE_ADDRESS, layout, tls_range
-from devlink.link.object_file import ObjectFile, SharedObject, bind_import, is_debug_section
+from devlink.link.layout import layout, tls_range
+from devlink.link.object_file import ObjectFile, SharedObject, bind_import
 from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, concat_tables, select_rows, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable

@@ -245,7 +245,6 @@ def bind_import(sym: Symbol, so: SharedObject, d) -> None:
 
 def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
     """A Symbol record for a file-local definition of `obj`'s symbol table entry `i`."""
-    raw = obj.raw
     sym = Symbol(name)
     sym.file = obj
     sym.esym_index = i

@@ -104,7 +104,6 @@ class SymbolTable:
             self._define(sym, obj, i, shndx, bind)
 
     def _define(self, sym: Symbol, obj: ObjectFile, i: int, shndx: int, bind: int) -> None:
-        raw = obj.raw
         new_rank = RANK_COMMON if shndx == C.SHN_COMMON else (RANK_WEAK if bind == C.STB_WEAK else RANK_STRONG)
         old_rank = _rank(sym)
         if new_rank == RANK_STRONG and old_rank == RANK_STRONG:

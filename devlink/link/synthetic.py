@@ -347,7 +347,6 @@ class RelaDyn:
     def render(self, last_types: tuple[int, ...] = ()) -> bytes:
         """The table sorted by address, with `last_types` (IRELATIVE: a resolver may
         read anything the other relocations fill in) at the end."""
-        import numpy as np
         if not self.relocs:
             return b""
         arr = np.array(self.relocs, np.int64).reshape(-1, 4)
