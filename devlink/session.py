@@ -33,6 +33,9 @@ class Generation:
     link_ms: float
     patch_ms: float
     patched: bool                   #: applied to a running child
+    #: (name, object, kind) of every decl that changed or was added (names alone are
+    #: ambiguous for file-local functions)
+    decls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -63,6 +66,12 @@ class Session:
         self.objects: list[str] = []
         self.deps: dict[str, dict[str, tuple]] = {}        # source -> {dep path: stat key}
         self.object_bytes: dict[str, bytes] = {}
+        #: source -> the compiler's diagnostics text of its last compile ("" when clean)
+        self.compile_output: dict[str, str] = {}
+        #: the last update's patch refusals: (variable, object, old size, new size, message)
+        self.refusals: list[tuple[str, str, int, int, str]] = []
+        #: where the child's stdout/stderr go (kept for restarts after a refusal)
+        self.child_output: tuple = (None, None)
 
     # --- building ---------------------------------------------------------------------
     def _object_for(self, i: int, src: str) -> str:
@@ -82,7 +91,7 @@ class Session:
                 src, obj = a.sources[i], self.objects[i]
                 flags = list(a.cflags) + list(source_flags.get(src, []))
                 futures[pool.submit(compile_source, self.cc, src, obj, flags, obj[:-2] + ".d",
-                                    launcher, self.compiling)] = src
+                                    launcher, self.compiling, self.compile_output)] = src
             error = None
             for done, f in enumerate(as_completed(futures), 1):
                 try:
@@ -130,6 +139,7 @@ class Session:
         os.chmod(tmp, 0o755)
         os.replace(tmp, snapshot)
         env = dict(os.environ if self.env is None else self.env)
+        self.child_output = (stdout, stderr)
         self.child = subprocess.Popen([snapshot] + list(self.program_args), env=env, stdout=stdout, stderr=stderr,
                                       stdin=subprocess.DEVNULL)
         self.mem = ProcMem(self.child.pid)
@@ -209,6 +219,7 @@ class Session:
         os.truncate(self.output, result.file_size)
         t2 = time.perf_counter()
         patched = False
+        self.refusals = []
         if live:
             plan = plan_patch(result)
             if plan.safe:
@@ -216,11 +227,16 @@ class Session:
                 patched = True
             else:
                 print("devlink: " + "; ".join(plan.unsafe) + "; restarting the program", file=sys.stderr)
+                self.refusals = [(c.name, c.file, c.old_size, c.new_size,
+                                  f"variable {c.name!r} changed size from {c.old_size} to {c.new_size} bytes: "
+                                  f"its running value cannot be kept, so the program was restarted")
+                                 for c in result.layout_changes if c.kind == "variable"]
                 self.stop()
-                self.start()
+                self.start(*self.child_output)
         t3 = time.perf_counter()
         gen = Generation(result.generation, time.time(), [c.name for c in result.changed],
                          [c.name for c in result.added], [c.name for c in result.removed],
-                         (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, patched)
+                         (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, patched,
+                         [(c.name, c.file, c.kind) for c in result.changed + result.added])
         self.history.append(gen)
         return gen
