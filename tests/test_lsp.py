@@ -343,3 +343,18 @@ def test_neovim_gets_devlink_hover(project, tmp_path):
 
 def _lua(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@pytest.mark.asyncio
+async def test_stopping_the_server_stops_its_program(project):
+    """Standalone: the program belongs to the editor's server; SIGTERM (an editor closing
+    it) must not leave the program running."""
+    ed = await start_editor(project)
+    try:
+        pid = (await ed.running())["pid"]
+        ed.client._server.terminate()
+        assert await asyncio.wait_for(ed.client._server.wait(), 20) == 0
+        stat = Path(f"/proc/{pid}/stat")
+        assert not stat.exists() or stat.read_text().split()[2] == "Z"
+    finally:
+        await ed.client.stop()

@@ -205,8 +205,20 @@ async def show_got(ls: DevlinkServer, *args) -> dict:
     return {"ok": True, "generation": reply.get("generation"), "got": shown, "text": text}
 
 
+def _terminate(signum, frame):
+    """SIGTERM from the editor: stop the session (and its program) first, then exit
+    (the protocol's reader thread would keep a normal exit waiting on stdin)."""
+    backend, server.backend = server.backend, None
+    if backend is not None:
+        backend.close()
+    os._exit(0)
+
+
 def main(mode: str = "auto") -> int:
+    import signal
     server.mode = mode
+    # an editor that stops the server with SIGTERM must not leave the program running
+    signal.signal(signal.SIGTERM, _terminate)
     server.start_io()
     if server.backend is not None:       # the client went away without a shutdown
         server.backend.close()
