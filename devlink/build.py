@@ -53,9 +53,11 @@ class CompileCancelled(DevlinkError):
 
 
 def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str | None = None,
-                   launcher: list[str] = (), running: dict | None = None) -> None:
+                   launcher: list[str] = (), running: dict | None = None,
+                   diagnostics: dict | None = None) -> None:
     """Compile `src` to `obj` with the user's compiler (through `launcher`, e.g. ccache).
-    Its diagnostics go to stderr as gcc prints them.  While it runs, its process is in
+    Its diagnostics go to stderr as gcc prints them, and into `diagnostics[src]` (the
+    text, "" when clean) for the editor.  While it runs, its process is in
     `running[src]`, so a newer save can stop it (`cancel_compile`)."""
     if not os.path.exists(src):
         raise DevlinkError(f"source file {src!r} not found; check the path")
@@ -79,6 +81,8 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
         raise CompileCancelled(f"compiling {src} was stopped: a newer version was saved")
     if err:
         sys.stderr.write(err)
+    if diagnostics is not None:
+        diagnostics[src] = err or ""
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
 

@@ -22,6 +22,8 @@ Commands:
   watch     the dev server: build the project in a folder, run it, patch every save into it
             (config: none, devlink.toml or compile_commands.json); keys r/u/q
   status    the running session of a project (also: undo, restart, stop)
+  lsp       language server (stdio) for editors: addresses, GOT slots, live values,
+            diagnostics; attaches to `devlink watch`, or runs the session itself
   symbols   the program's functions and variables: stub, atom, size/capacity, GOT cell
   got       the program's GOT: function cells and constant entries
 
@@ -322,6 +324,21 @@ def cmd_watch(argv: list[str]) -> int:
     return WatchApp(a.folder, keys=False if a.no_keys else None).run()
 
 
+def cmd_lsp(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="devlink lsp", description=(
+        "Language server on stdin/stdout. The project is the editor's workspace folder: if a `devlink watch` "
+        "runs for it, the server attaches to it; otherwise the server builds, runs and watches the program itself."))
+    p.add_argument("--stdio", action="store_true", help="talk on stdin/stdout (the default and only transport)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--attached", action="store_true", help="only attach to a running `devlink watch`")
+    group.add_argument("--standalone", action="store_true", help="always run the session in the server")
+    a = p.parse_args(argv)
+    import logging
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="devlink lsp: %(message)s")
+    from devlink.lsp.server import main as lsp_main
+    return lsp_main("attached" if a.attached else "standalone" if a.standalone else "auto")
+
+
 def cmd_session(which: str, argv: list[str]) -> int:
     """status / undo / restart / detach / stop: ask the project's running session."""
     import json
@@ -360,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devlink {__version__}")
         return 0
     cmd, rest = argv[0], argv[1:]
-    commands = {"build": cmd_build, "run": cmd_run, "watch": cmd_watch,
+    commands = {"build": cmd_build, "run": cmd_run, "watch": cmd_watch, "lsp": cmd_lsp,
                 "symbols": lambda a: cmd_table("symbols", a), "got": lambda a: cmd_table("got", a),
                 **{w: (lambda a, w=w: cmd_session(w, a)) for w in ("status", "undo", "restart", "detach", "stop")}}
     try:

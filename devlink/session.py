@@ -39,6 +39,9 @@ class Generation:
     action: str = "patched"
     #: functions whose cells went back to an earlier generation's code (undo)
     reverted: list[str] = field(default_factory=list)
+    #: (name, object, kind) of every decl that changed or was added (names alone are
+    #: ambiguous for file-local functions)
+    decls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +95,12 @@ class Session(SafetyNet):
         if self.on_crash not in CRASH_POLICIES:
             raise DevlinkError(f"unknown policy {self.on_crash!r} for crashes; use one of {', '.join(CRASH_POLICIES)}")
         self._init_safety()
+        #: source -> the compiler's diagnostics text of its last compile ("" when clean)
+        self.compile_output: dict[str, str] = {}
+        #: the last update's patch refusals: (variable, object, old size, new size, message)
+        self.refusals: list[tuple[str, str, int, int, str]] = []
+        #: where the child's stdout/stderr go (kept for restarts after a refusal)
+        self.child_output: tuple = (None, None)
 
     # --- building ---------------------------------------------------------------------
     def _object_for(self, i: int, src: str) -> str:
@@ -111,7 +120,7 @@ class Session(SafetyNet):
                 src, obj = a.sources[i], self.objects[i]
                 flags = list(a.cflags) + list(source_flags.get(src, []))
                 futures[pool.submit(compile_source, self.cc, src, obj, flags, obj[:-2] + ".d",
-                                    launcher, self.compiling)] = src
+                                    launcher, self.compiling, self.compile_output)] = src
             error = None
             for done, f in enumerate(as_completed(futures), 1):
                 try:
@@ -170,7 +179,7 @@ class Session(SafetyNet):
         os.chmod(tmp, 0o755)
         os.replace(tmp, snapshot)
         env = dict(os.environ if self.env is None else self.env)
-        self._stdio = (stdout, stderr)
+        self._stdio = self.child_output = (stdout, stderr)
         env.pop(ENV, None)
         area = None
         if self.patch_area and ".devlink.id" in self.linker.outputs:      # the runtime is linked in

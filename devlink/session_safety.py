@@ -214,9 +214,13 @@ class SafetyNet:
         from devlink.session import Generation
         t1 = time.perf_counter()
         live = self.live and self.running and self.pinned is None
+        self.refusals = []
         if live:
             unsafe = self.check_edit(changes)
             if unsafe:
+                # for editors: (name, object, -, -, message), placed at the declaration
+                objects = {os.path.basename(src): obj for src, obj in zip(self.args.sources, self.objects)}
+                self.refusals = [(u.name, objects.get(u.file, u.file), 0, 0, u.message) for u in unsafe]
                 return self._unsafe_edit(changes, [u.message for u in unsafe], compile_ms, t1, clean=True)
         try:
             result = update_objects(self.linker, changes, live=live)
@@ -244,6 +248,9 @@ class SafetyNet:
         if live:
             plan = plan_patch(result)
             if not plan.safe:        # found only by the linker: the state changed already
+                self.refusals = [(c.name, c.file, c.old_size, c.new_size, m)
+                                 for c, m in zip([c for c in result.layout_changes if c.kind == "variable"],
+                                                 plan.unsafe)]
                 return self._unsafe_edit({}, plan.unsafe, compile_ms, t1, clean=False, generation=result.generation)
             flips, reverted = self._patch(plan, undo)
             patched = True
@@ -254,7 +261,8 @@ class SafetyNet:
         action = kind if kind != "patched" or live else "file"
         gen = Generation(result.generation, time.time(), [c.name for c in result.changed],
                          [c.name for c in result.added], [c.name for c in result.removed],
-                         compile_ms, (t2 - t1) * 1000, (t3 - t2) * 1000, patched, action=action, reverted=reverted)
+                         compile_ms, (t2 - t1) * 1000, (t3 - t2) * 1000, patched, action=action, reverted=reverted,
+                         decls=[(c.name, c.file, c.kind) for c in result.changed + result.added])
         self._push_undo(kind, gen, before, flips)
         self._remember_content()
         self.history.append(gen)

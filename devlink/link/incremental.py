@@ -294,8 +294,10 @@ class IncrementalUpdate:
                 names = sorted({o.name for o in refs})
                 parts.append(f"{name!r} (referenced by {', '.join(names[:3])}{' and more' if len(names) > 3 else ''})")
             what = "symbol" if len(missing) == 1 else "symbols"
-            raise DevlinkError(f"undefined {what}: {'; '.join(parts)}; define it, or add the object or -l library "
+            err = DevlinkError(f"undefined {what}: {'; '.join(parts)}; define it, or add the object or -l library "
                                f"that provides it (the program keeps running the last good code)")
+            err.undefined = [(name, sorted({o.name for o in refs})) for name, refs in missing]   # for the editor
+            raise err
         self.new_defs = new_defs
 
     def _in_archive(self, name: str) -> bool:

@@ -350,7 +350,10 @@ class Linker:
             parts.append(f"{sym.name!r} (referenced by {shown})")
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         what = "symbol" if len(missing) == 1 else "symbols"
-        raise DevlinkError(f"undefined {what}: {'; '.join(parts)}{more}; define it, or add the object or -l library that provides it")
+        err = DevlinkError(f"undefined {what}: {'; '.join(parts)}{more}; define it, or add the object or -l library that provides it")
+        err.undefined = [(sym.name, sorted({o.name for o in self.symtab.referenced_by.get(sym.name, [])}))
+                         for sym in missing]          # for the editor's diagnostics
+        raise err
 
     # --- 3. sections ------------------------------------------------------------------------
     def _output(self, name: str, sh_type: int, flags: int) -> OutputSection:

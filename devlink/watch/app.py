@@ -62,6 +62,7 @@ class WatchApp:
         self.root = os.path.abspath(root)
         self.term = terminal or Terminal()
         self.keys = sys.stdin.isatty() if keys is None else keys
+        self.role = "devlink watch"            #: who holds the lock (named to a second session)
         self.lock = threading.RLock()           #: held while the session changes
         self.session = None
         self.cfg: cfgmod.ProjectConfig | None = None
@@ -69,8 +70,25 @@ class WatchApp:
         self.commands: list[str] = []           #: keys pressed, run by the loop
         self.patches = 0
         self.last_exit_reported = None
-        self.compile_errors: dict[str, str] = {}  #: source -> diagnostics of its failed compile
         self.trace = os.environ.get("DEVLINK_TRACE")
+        #: called with an event dict after every change the editor may show (subscribe)
+        self.listeners: list = []
+        #: what the editor is told about (diagnostics): compiler text per source, the
+        #: last link error's undefined names with their referencing sources, refusals
+        self.compile_output: dict[str, str] = {}
+        self.link_errors: list[tuple[str, list[str]]] = []
+        self.link_message = ""
+        self.refusals: list[tuple[str, str | None, str]] = []
+        #: (object, function) -> number of updates that changed it, time of the last
+        self.patch_counts: dict[tuple[str, str], int] = {}
+        self.last_patch: dict[tuple[str, str], float] = {}
+        #: where the child's output goes (None: this terminal; the language server
+        #: passes a log file, since its stdout is the protocol)
+        self.child_output = None
+        self.ready = threading.Event()         #: set once the first build was tried
+        self._dwarf = None                     #: DwarfIndexCache, made on first use
+        self._hashes: dict[str, tuple[bytes, str]] = {}
+        self._by_name: dict = {}
 
     # --- set-up ---------------------------------------------------------------------------
     def _new_session(self):
@@ -104,7 +122,7 @@ class WatchApp:
                        f"in {(time.perf_counter() - t0) * 1000:.0f} ms")
 
     def _start_child(self) -> None:
-        child = self.session.start()
+        child = self.session.start(self.child_output, self.child_output)
         self.last_exit_reported = None
         self.term.line(f"running {os.path.basename(self.cfg.output)} (pid {child.pid})"
                        + ("; keys: r restart, u undo, q quit" if self.keys else ""))
@@ -115,23 +133,27 @@ class WatchApp:
         for note in self.cfg.notes:
             self.term.line(note, "yellow")
         lock = SessionLock(self.root)
-        lock.acquire("devlink watch")
-        server = ControlServer(self.root, self.handle_request)
+        lock.acquire(self.role)
+        server = ControlServer(self.root, self.handle_request, subscribe=self.add_listener)
         watcher = ChangeWatcher(self.root, on_event=self._on_event)
         restore_tty = None
         try:
             self.session = self._new_session()
             try:
                 self._initial_build()
+                self._record(self.session)
             except DevlinkError as e:
                 # nothing to run yet: show the error, build again on the next save
                 self.term.error(str(e))
+                self._record(self.session, e)
                 self.session = None
             server.start()
             watcher.start()
             self.watcher = watcher
             if self.session is not None:
                 self._start_child()
+            self.ready.set()
+            self._notify()
             if self.keys:
                 restore_tty = self._start_keys()
             while not self.quit.is_set():
@@ -145,12 +167,15 @@ class WatchApp:
         except KeyboardInterrupt:
             return 130
         finally:
+            self.ready.set()
             if restore_tty:
                 restore_tty()
             watcher.stop()
             server.close()
             if self.session is not None:
                 self.session.close()
+            if self._dwarf is not None:
+                self._dwarf.close(wait=False)
             lock.release()
             self.term.line("stopped")
 
@@ -199,16 +224,28 @@ class WatchApp:
             if isinstance(e, CompileCancelled):
                 return                 # the newer save is already queued
             self.term.error(f"{e}; {'the program keeps its last good code' if s.running else 'nothing changed'}")
+            self._record(s, e)
+            self._notify()
             return
+        self._record(s)
         if gen is None:
             self.term.line(f"{names}: no change to the program", "dim")
+            self._notify()
             return
         if gen.action not in ("patched", "file"):
             # an unsafe edit: the session applied the policy and said what it did
             self.term.line(f"gen {gen.number} · {names} · {gen.action}", "yellow")
+            if not s.running:
+                self._start_child()
+            self._notify()
             return
         flip = time.time()
         self.patches += bool(gen.patched)
+        for name, obj, kind in gen.decls:
+            if kind == "function":
+                key = (obj, name)
+                self.patch_counts[key] = self.patch_counts.get(key, 0) + 1
+                self.last_patch[key] = gen.time
         if self.trace:
             with open(self.trace, "a") as f:
                 f.write(json.dumps({"event": "flip", "time": flip, "generation": gen.number,
@@ -221,6 +258,8 @@ class WatchApp:
             + ("" if gen.patched else " · not running: saved to the program file"), "green")
         if not s.running:
             self._start_child()
+        self._prefetch_dwarf()
+        self._notify()
 
     def _rebuild(self, why: str) -> None:
         """Full build on a fresh session (new/deleted source, new config); restart."""
@@ -237,11 +276,18 @@ class WatchApp:
         except DevlinkError as e:
             self.cfg = old_cfg
             self.term.error(f"{e}; the program keeps its last good code")
+            self._record(new, e)
+            self._notify()
             return
+        self._record(new)
         if self.session is not None:
             self.session.close()
         self.session = new
+        self.patch_counts.clear()
+        self.last_patch.clear()
         self._start_child()
+        self._prefetch_dwarf()
+        self._notify()
 
     def _check_child(self) -> None:
         """The child ended: a crash after a patch gets the crash policy (restart or
@@ -263,6 +309,7 @@ class WatchApp:
             self.term.error(f"{name} was killed by {signal_name(-code)}; save a file or press r to start it again")
         else:
             self.term.line(f"{name} exited with status {code}; save a file or press r to start it again", "yellow")
+        self._notify()
 
     # --- keys and commands ---------------------------------------------------------------------
     def _start_keys(self):
@@ -310,6 +357,7 @@ class WatchApp:
                 raise DevlinkError("nothing to restart: the program has not been built yet; fix the build errors")
             self.session.stop()
             self._start_child()
+            self._notify()
             return {"ok": True, "message": f"restarted (pid {self.session.child.pid})"}
 
     def undo(self) -> dict:
@@ -318,6 +366,7 @@ class WatchApp:
             if s is None or s.linker is None:
                 raise DevlinkError("nothing to undo: the program has not been built yet")
             names = s.undo()
+            self._notify()
             return {"ok": True, "functions": names,
                     "message": f"undo: {', '.join(names) if names else 'nothing'} went back to the previous code"}
 
@@ -341,9 +390,267 @@ class WatchApp:
                 "generation": s.linker.generation if s is not None and s.linker is not None else None,
                 "patches": self.patches, "session_pid": os.getpid()}
 
+    # --- what the editor sees -------------------------------------------------------------------
+    def add_listener(self, fn) -> None:
+        """`fn(event)` after every build, update, failed compile, restart or exit."""
+        self.listeners.append(fn)
+
+    def _notify(self) -> None:
+        event = {"event": "updated", "status": self.status()}
+        for fn in list(self.listeners):
+            try:
+                fn(event)
+            except Exception:              # a gone subscriber must not stop the session
+                self.listeners.remove(fn)
+
+    def _record(self, s, error: DevlinkError | None = None) -> None:
+        """Keep what the last attempt said, for `diagnostics`."""
+        if s is None:
+            return
+        for src, text in s.compile_output.items():
+            self.compile_output[os.path.abspath(src)] = text
+        undefined = getattr(error, "undefined", None)
+        if undefined is not None:
+            sources = {os.path.abspath(o): os.path.abspath(src) for o, src in zip(s.objects, s.args.sources)}
+            self.link_errors = [(name, [sources.get(os.path.abspath(o), o) for o in objs]) for name, objs in undefined]
+            self.link_message = str(error)
+        elif error is None:
+            self.link_errors, self.link_message = [], ""
+        if error is None:
+            sources = {os.path.abspath(o): os.path.abspath(src) for o, src in zip(s.objects, s.args.sources)}
+            srcs = set(sources.values())
+            # a refusal names the object (found by the linker) or the source (by the safety checks)
+            self.refusals = [(name, sources.get(os.path.abspath(f), os.path.abspath(f) if os.path.abspath(f) in srcs
+                                                else None), msg) for name, f, _o, _n, msg in s.refusals]
+
+    def _dwarf_cache(self):
+        if self._dwarf is None:
+            from devlink.dwarf import DwarfIndexCache
+            from devlink.watch.control import state_dir
+            self._dwarf = DwarfIndexCache(os.path.join(state_dir(self.root), "dwarf"), max_workers=1)
+            self._prefetch_dwarf()
+        return self._dwarf
+
+    def _object_hash(self, path: str, data: bytes) -> str:
+        known = self._hashes.get(path)
+        if known is not None and known[0] is data:
+            return known[1]
+        from devlink.dwarf import content_hash
+        h = content_hash(data)
+        self._hashes[path] = (data, h)
+        return h
+
+    def _prefetch_dwarf(self) -> None:
+        """Index the objects' DWARF in the background, once someone asked for it (the
+        language server); a plain `devlink watch` never pays for it."""
+        s = self.session
+        if self._dwarf is None or s is None:
+            return
+        self._dwarf.prefetch([(p, d, self._object_hash(p, d)) for p, d in list(s.object_bytes.items())])
+
+    def _index(self, obj: str | None):
+        """The DWARF index of one object of the session (cached; built on this thread
+        only if the background build has not done it yet), or None."""
+        s = self.session
+        data = s.object_bytes.get(obj) if s is not None and obj else None
+        if data is None:
+            return None
+        try:
+            return self._dwarf_cache().get(obj, data, self._object_hash(obj, data))
+        except DevlinkError:
+            return None
+
+    def _source_object(self, file: str | None) -> str | None:
+        s = self.session
+        if not file or s is None:
+            return None
+        file = os.path.realpath(file)
+        for src, obj in zip(s.args.sources, s.objects):
+            if os.path.realpath(src) == file:
+                return obj
+        return None
+
+    def _locals_of(self, obj_name: str) -> dict:
+        """name -> file-local symbol of one linked object (cached per generation)."""
+        L = self.session.linker
+        key = (id(L), L.generation, obj_name)
+        table = self._by_name.get(key)
+        if table is None:
+            if len(self._by_name) > 256:
+                self._by_name.clear()
+            objs = self._by_name.get((id(L), L.generation))
+            if objs is None:
+                objs = self._by_name[(id(L), L.generation)] = {o.name: o for o in L.objects}
+            o = objs.get(obj_name)
+            table = {}
+            if o is not None:
+                for sym in o.symbols[:o.raw.first_global]:
+                    if sym is not None and sym.atom is not None and sym.name:
+                        table.setdefault(sym.name, sym)
+            self._by_name[key] = table
+        return table
+
+    def symbol_info(self, name: str, file: str | None = None, line: int | None = None) -> dict:
+        """Everything known about the function or variable `name` as seen from `file`
+        at `line` (1-based): its linked place, patches, declaration, live value."""
+        from devlink import tables as T
+        from devlink.dwarf import format_value
+        from devlink.elf import consts as C
+        from devlink.link.symbol import SymbolFlags
+        with self.lock:
+            s = self.session
+            if s is None or s.linker is None:
+                raise DevlinkError("the program has not been built yet")
+            obj = self._source_object(file)
+        ix = self._index(obj)
+        elf_name, scope = name, None
+        if ix is not None and line is not None:
+            here = os.path.realpath(file)
+            enclosing = [f for f in ix.functions.values()
+                         if f.decl_line is not None and f.decl_line <= line and f.decl_file
+                         and os.path.realpath(f.decl_file) == here]
+            if enclosing:
+                func = max(enclosing, key=lambda f: f.decl_line)
+                v = ix.static_local(func.name, name)
+                if v is not None and v.elf_symbol:
+                    elf_name, scope = v.elf_symbol, f"static in {func.name}()"
+        with self.lock:
+            s = self.session
+            if s is None or s.linker is None:
+                raise DevlinkError("the program has not been built yet")
+            L = s.linker
+            sym = self._locals_of(obj).get(elf_name) if obj else None
+            if sym is None:
+                g = L.symtab.globals.get(name)
+                sym = g if g is not None and (g.file is not None) else None
+            if sym is None:
+                return {"ok": True, "found": False, "name": name}
+            out = {"ok": True, "found": True, "name": name, "generation": L.generation,
+                   "running": s.running, "pid": s.child.pid if s.child is not None else None}
+            is_func = sym.type in (C.STT_FUNC, C.STT_GNU_IFUNC) or bool(sym.flags & SymbolFlags.IMPORT and sym.type != C.STT_OBJECT)
+            if is_func:
+                obj_of = getattr(sym.file, "name", None)
+                i = T.stub_index(L, sym.name, obj_of)
+                if i is None:
+                    return {"ok": True, "found": False, "name": name}
+                out.update(T.function_row(L, i))
+                key = (out.get("file") or obj_of, out["name"])
+                out["patches"] = self.patch_counts.get(key, 0)
+                out["last_patch"] = self.last_patch.get(key)
+                defined_in = out.get("file") if not out.get("import") else None
+            else:
+                row = T.variable_row(sym, "static" if sym.bind == C.STB_LOCAL else "variable")
+                if row is None:
+                    return {"ok": True, "found": False, "name": name}
+                out.update(row)
+                if scope:
+                    out["scope"] = scope
+                defined_in = row["file"]
+                data = None
+                if row["tls"]:
+                    out["value_note"] = "thread-local: one value per thread"
+                elif not s.running or s.mem is None:
+                    out["value_note"] = "the program is not running"
+                elif 0 < row["size"] <= 4096:
+                    try:
+                        data = s.mem.read(row["address"], row["size"])
+                    except (OSError, ValueError, DevlinkError):
+                        out["value_note"] = "the program is not running (it exited during the read)"
+                out["bytes"] = data.hex() if data is not None else None
+        dix = ix if defined_in == obj else self._index(defined_in)
+        if dix is not None:
+            if is_func:
+                f = dix.functions.get(out["name"]) or dix.functions.get(sym.name)
+                if f is not None:
+                    out.update(decl_file=f.decl_file, decl_line=f.decl_line, signature=f.signature)
+            else:
+                v = dix.variables.get(sym.name)
+                if v is not None:
+                    out.update(decl_file=v.decl_file, decl_line=v.decl_line, type=v.type.name)
+                    if out.get("bytes"):
+                        out["value"] = format_value(v.type, bytes.fromhex(out["bytes"]))
+        if not is_func and out.get("bytes") and "value" not in out:
+            out["value"] = "0x" + bytes.fromhex(out["bytes"])[::-1].hex() if len(out["bytes"]) <= 16 else out["bytes"]
+        return out
+
+    def lenses(self, file: str) -> dict:
+        """Per function defined in `file`: its line, GOT slot, size/capacity, patches."""
+        from devlink import tables as T
+        with self.lock:
+            obj = self._source_object(file)
+        ix = self._index(obj)
+        if ix is None:
+            return {"ok": True, "lenses": []}
+        here = os.path.realpath(file)
+        funcs = [f for f in ix.functions.values()
+                 if f.decl_line is not None and f.decl_file and not f.is_clone and os.path.realpath(f.decl_file) == here]
+        out = []
+        with self.lock:
+            s = self.session
+            if s is None or s.linker is None or self._source_object(file) != obj:
+                return {"ok": True, "lenses": []}
+            L = s.linker
+            for f in funcs:
+                i = T.stub_index(L, f.symbol, obj)
+                if i is None:
+                    continue
+                row = T.function_row(L, i)
+                if row.get("import"):
+                    continue
+                key = (row.get("file") or obj, row["name"])
+                out.append({"name": f.name, "line": f.decl_line, "got_slot": row["got_slot"], "size": row["size"],
+                            "capacity": row["capacity"], "patches": self.patch_counts.get(key, 0),
+                            "atom": row["atom"], "stub": row["stub"]})
+        return {"ok": True, "lenses": sorted(out, key=lambda r: r["line"]), "generation": L.generation}
+
+    def diagnostics(self) -> dict:
+        """{file: [diagnostic]} for every file devlink has said something about (an
+        empty list: nothing to say any more, so the editor clears it)."""
+        from devlink import diagnostics as D
+        with self.lock:
+            compile_output = dict(self.compile_output)
+            link_errors, link_message = list(self.link_errors), self.link_message
+            refusals = list(self.refusals)
+        files: dict[str, list[dict]] = {src: [] for src in compile_output}
+        for src, text in compile_output.items():
+            for path, diags in D.parse_gcc(text, self.root).items():
+                files.setdefault(path, []).extend(diags)
+
+        def source_text(path):
+            try:
+                with open(path, errors="replace") as f:
+                    return f.read()
+            except OSError:
+                return ""
+
+        for name, sources in link_errors:
+            for src in sources:
+                for line, col in D.uses_of(name, source_text(src)) or [(1, 1)]:
+                    files.setdefault(src, []).append({
+                        "line": line, "column": col, "severity": "error", "source": "devlink",
+                        "message": f"undefined symbol {name!r}: no object or library defines it; "
+                                   f"the program keeps running its last good code"})
+        for name, src, msg in refusals:
+            if src is None:
+                continue
+            ix = self._index(self._source_object(src))
+            v = ix.variables.get(name) if ix is not None else None
+            where = (v.decl_line, v.decl_column or 1) if v is not None and v.decl_line else \
+                D.declaration_of(name.split(".")[0], source_text(src)) or (1, 1)
+            files.setdefault(src, []).append({"line": where[0], "column": where[1], "severity": "warning",
+                                              "source": "devlink", "message": msg})
+        return {"ok": True, "files": files, "link_error": link_message or None}
+
     def handle_request(self, request: dict) -> dict:
         """A request from the control socket (other devlink commands, the language server)."""
         cmd = request["cmd"]
+        if cmd == "symbol":
+            line = request.get("line")
+            return self.symbol_info(str(request["name"]), request.get("file"), int(line) if line is not None else None)
+        if cmd == "lenses":
+            return self.lenses(str(request["file"]))
+        if cmd == "diagnostics":
+            return self.diagnostics()
         if cmd == "status":
             with self.lock:
                 return self.status()
@@ -374,8 +681,8 @@ class WatchApp:
             self.quit.set()
             self.watcher.wake()
             return {"ok": True, "message": "stopping"}
-        raise DevlinkError(f"unknown command {cmd!r}; the commands are: status, symbols, got, read, restart, undo, "
-                          f"detach, quit")
+        raise DevlinkError(f"unknown command {cmd!r}; the commands are: status, symbols, got, read, symbol, lenses, "
+                           f"diagnostics, subscribe, restart, undo, detach, quit")
 
 
 def main(root: str) -> int:

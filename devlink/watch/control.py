@@ -3,7 +3,10 @@
 `.devlink/session.lock` is held (flock) by the running `devlink watch` (or the language
 server in standalone mode) and names its pid, so a second one says who runs instead of
 fighting over the output.  `.devlink/session.sock` (mode 0600, never TCP) carries one
-JSON object per line each way: `{"cmd": "status"}` -> `{"ok": true, ...}`.  A socket
+JSON object per line each way: `{"cmd": "status"}` -> `{"ok": true, ...}`.  After
+`{"cmd": "subscribe"}` the session also pushes `{"event": "updated", ...}` lines on that
+connection whenever something the editor shows changed (the language server listens
+instead of polling).  A socket
 path longer than the kernel's limit (108 bytes) lives in a private folder under
 $XDG_RUNTIME_DIR or /tmp, and `.devlink/session.sock` is then a file naming it.
 """
@@ -100,8 +103,9 @@ class ControlServer:
     """Serves requests on the project's socket; `handler(request) -> dict` runs in the
     connection's thread (the handler takes the session's lock itself)."""
 
-    def __init__(self, root: str, handler):
+    def __init__(self, root: str, handler, subscribe=None):
         self.handler = handler
+        self.subscribe = subscribe      #: subscribe(send): send(event) pushes one line
         self.path, self.pointer = _socket_path(root)
         self.sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -135,13 +139,26 @@ class ControlServer:
             threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
 
     def _connection(self, conn: socket.socket) -> None:
+        wlock = threading.Lock()           # replies and pushed events never interleave
+        closed = threading.Event()
         with conn, conn.makefile("rwb") as f:
-            for line in f:
+            def send(event: dict) -> None:
+                if closed.is_set():
+                    raise OSError("subscriber gone")
+                with wlock:
+                    f.write(json.dumps(event).encode() + b"\n")
+                    f.flush()
+
+            for line in self._lines(f):
                 try:
                     request = json.loads(line)
                     if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
                         raise ValueError("a request is a JSON object with a string `cmd`")
-                    reply = self.handler(request)
+                    if request["cmd"] == "subscribe" and self.subscribe is not None:
+                        self.subscribe(send)
+                        reply = {"ok": True, "subscribed": True}
+                    else:
+                        reply = self.handler(request)
                 except DevlinkError as e:
                     reply = {"ok": False, "error": str(e)}
                 except (ValueError, TypeError, KeyError) as e:
@@ -149,10 +166,19 @@ class ControlServer:
                 except Exception as e:          # never let one request kill the session
                     reply = {"ok": False, "error": f"internal error: {type(e).__name__}: {e}"}
                 try:
-                    f.write(json.dumps(reply).encode() + b"\n")
-                    f.flush()
+                    with wlock:
+                        f.write(json.dumps(reply).encode() + b"\n")
+                        f.flush()
                 except OSError:
-                    return
+                    break
+            closed.set()
+
+    @staticmethod
+    def _lines(f):
+        try:
+            yield from f
+        except OSError:
+            return
 
     def close(self) -> None:
         if self.sock is not None:
@@ -196,7 +222,14 @@ class SessionClient:
     def request(self, cmd: str, **args) -> dict:
         self.file.write(json.dumps({"cmd": cmd, **args}).encode() + b"\n")
         self.file.flush()
-        line = self.file.readline()
+        return self.read()
+
+    def read(self) -> dict:
+        """The next line from the session (a reply, or a pushed event after subscribe)."""
+        try:
+            line = self.file.readline()
+        except OSError as e:
+            raise DevlinkError(f"the devlink session did not answer: {e}") from None
         if not line:
             raise DevlinkError("the devlink session closed the connection")
         return json.loads(line)
