@@ -142,24 +142,25 @@ export function findExecutable(command: string, pathVar: string | undefined,
   return undefined;
 }
 
-const INSTALL_HINT = "Install it with `pip install devlink` (or `pip install -e .` in a devlink checkout)";
+// plain text: notifications do not render Markdown
+const INSTALL_HINT = "Install it with: pip install devlink (or pip install -e . in a devlink checkout)";
 
 /** The one-line message for a server that could not start, with the fix. */
 export function startFailureMessage(command: string, reason: { notFound?: boolean; exitCode?: number | null; stderr?: string; error?: string }): string {
   if (reason.notFound) {
     return command === DEFAULT_SETTINGS.path
-      ? `devlink is not installed (no \`devlink\` on PATH). ${INSTALL_HINT}, or set "devlink.path" to its full path.`
-      : `devlink.path "${command}" was not found or is not executable. Fix "devlink.path", or ${INSTALL_HINT.charAt(0).toLowerCase()}${INSTALL_HINT.slice(1)} and clear the setting.`;
+      ? `devlink is not installed (no devlink on PATH). ${INSTALL_HINT}; or set "devlink.path" to its full path.`
+      : `devlink.path "${command}" was not found or is not executable. Fix "devlink.path"; or clear it and install devlink: pip install devlink.`;
   }
   const last = lastLine(reason.stderr ?? "");
   if (/No module named '?devlink/.test(reason.stderr ?? "")) {
-    return `devlink failed to start: Python cannot find the devlink package. ${INSTALL_HINT}, or set PYTHONPATH in "devlink.env".`;
+    return `devlink failed to start: Python cannot find the devlink package. ${INSTALL_HINT}; or set PYTHONPATH in "devlink.env".`;
   }
   if (/unknown command '?lsp|invalid choice: '?lsp/.test(reason.stderr ?? "")) {
-    return "devlink failed to start: this devlink has no `lsp` command. Upgrade it: `pip install -U devlink` (or `git pull` in a devlink checkout).";
+    return "devlink failed to start: this devlink has no lsp command. Upgrade it: pip install -U devlink (or git pull in a devlink checkout).";
   }
   const what = reason.exitCode != null ? `exited with status ${reason.exitCode}` : (reason.error ?? "did not start");
-  return `devlink failed to start: \`${command}\` ${what}${last ? `: ${last}` : ""}. See the devlink output for the full log.`;
+  return `devlink failed to start: ${command} ${what}${last ? `: ${last}` : ""}. See the devlink output for the full log.`;
 }
 
 function lastLine(text: string): string {

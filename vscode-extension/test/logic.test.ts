@@ -92,9 +92,9 @@ test("start failure: devlink not installed names the fix", () => {
 test("start failure: python without the package, an old devlink, another error", () => {
   const tb = "Traceback (most recent call last):\n  File \"x\", line 1\nModuleNotFoundError: No module named 'devlink'\n";
   assert.match(L.startFailureMessage("python3", { stderr: tb, exitCode: 1 }), /cannot find the devlink package.*PYTHONPATH/);
-  assert.match(L.startFailureMessage("devlink", { stderr: "devlink: unknown command 'lsp'\n", exitCode: 2 }), /no `lsp` command. Upgrade it: `pip install -U devlink`/);
+  assert.match(L.startFailureMessage("devlink", { stderr: "devlink: unknown command 'lsp'\n", exitCode: 2 }), /no lsp command. Upgrade it: pip install -U devlink/);
   const other = L.startFailureMessage("devlink", { stderr: "Traceback (most recent call last):\n  File \"a\"\nRuntimeError: boom\n\n", exitCode: 1 });
-  assert.equal(other, "devlink failed to start: `devlink` exited with status 1: RuntimeError: boom. See the devlink output for the full log.");
+  assert.equal(other, "devlink failed to start: devlink exited with status 1: RuntimeError: boom. See the devlink output for the full log.");
 });
 
 test("GOT text: the server's text under a header; rows when there is no text; errors throw", () => {
