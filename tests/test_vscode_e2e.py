@@ -159,6 +159,7 @@ class CodeServer:
 
 @pytest.fixture(scope="module")
 def code_server(vsix, tmp_path_factory):
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)     # only this run's screenshots
     cs = CodeServer(tmp_path_factory.mktemp("code-server"), vsix)
     yield cs
     cs.stop()
@@ -196,6 +197,15 @@ def test_hover_shows_got_and_edit_raises_generation(code_server, tmp_path):
     # the status bar followed the edit
     assert result["genAfter"] > result["genBefore"] >= 1, result
     assert re.search(r"devlink: running · gen \d+ · \d+ patch", result["statusAfter"]), result
+    # the menu's undo, the palette's GOT table, the output channel with the program's output
+    assert any("Undo the last patch" in line for line in result["menu"]), result["menu"]
+    # the server's answer to the menu's undo reached the editor; a done undo is a new generation
+    if result["undoMessage"].startswith("undo:"):
+        assert int(re.search(r"gen (\d+)", result["statusAfterUndo"]).group(1)) > result["genAfter"], result
+    else:
+        assert "devlink:" in result["undoMessage"], result
+    assert "next_state$got" in result["gotTable"].replace("\u00a0", " "), result["gotTable"]
+    assert re.search(r"\[program\] generation \d+ alive \d+", result["output"].replace("\u00a0", " ")), result["output"]
     for shot in result["screenshots"]:
         assert Path(shot).stat().st_size > 10_000, shot
 

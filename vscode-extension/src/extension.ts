@@ -22,12 +22,20 @@ let lastStatus: L.Status | undefined;
 let failure: string | undefined;
 let tail: LogTail | undefined;
 
+// The GOT table opens as a read-only document (no "save?" when it is closed); showing it
+// again refreshes the same tab.
+const GOT_URI = vscode.Uri.parse("devlink-got:/GOT table");
+let gotContent = "";
+const gotChanged = new vscode.EventEmitter<vscode.Uri>();
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel("devlink");
   statusItem = vscode.window.createStatusBarItem("devlink.status", vscode.StatusBarAlignment.Left, 10);
   statusItem.name = "devlink";
   statusItem.command = C.CMD_MENU;
-  context.subscriptions.push(output, statusItem, { dispose: () => tail?.dispose() });
+  context.subscriptions.push(output, statusItem, gotChanged, { dispose: () => tail?.dispose() });
+  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider("devlink-got",
+    { onDidChange: gotChanged.event, provideTextDocumentContent: () => gotContent }));
 
   const reg = (id: string, fn: (...a: unknown[]) => unknown) =>
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
@@ -199,7 +207,9 @@ async function showGot(reply: unknown): Promise<void> {
     vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
     return;
   }
-  const doc = await vscode.workspace.openTextDocument({ content: text, language: "plaintext" });
+  gotContent = text;
+  gotChanged.fire(GOT_URI);
+  const doc = await vscode.workspace.openTextDocument(GOT_URI);
   await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
 }
 

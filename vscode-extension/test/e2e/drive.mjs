@@ -63,6 +63,17 @@ async function openFile(name) {
     [...document.querySelectorAll(".tab.active")].some((t) => (t.textContent || "").includes(n)), name), 20000);
 }
 
+/** Run a palette command by its title. */
+async function runCommand(title) {
+  await page.keyboard.press("Control+Shift+P");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible", timeout: 20000 });
+  await input.fill(`>${title}`);
+  const row = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+  await row.waitFor({ state: "visible", timeout: 20000 });
+  await row.click();
+}
+
 /** Hover the first occurrence of `symbol` in the editor until a hover with `needle` shows. */
 async function hoverSymbol(symbol, needle, timeoutMs) {
   const token = page.locator(".monaco-editor .view-lines span span", { hasText: symbol }).first();
@@ -126,6 +137,36 @@ try {
     result.genAfter = genOf(result.statusAfter);
     step(`status: ${result.statusAfter}`);
     await shot("after-edit.png");
+
+    // the status bar's menu: undo the patch. The server answers with a message (the undo
+    // done, or why not); a done undo is an update of its own: the generation goes up.
+    await page.locator(".statusbar-item", { hasText: "devlink:" }).first().click();
+    const undo = page.locator(".quick-input-list .monaco-list-row", { hasText: "Undo the last patch" }).first();
+    await undo.waitFor({ state: "visible", timeout: 20000 });
+    result.menu = (await page.locator(".quick-input-list").first().innerText()).split("\n").filter((l) => l.trim());
+    await undo.click();
+    const answer = page.locator(".notifications-toasts .notification-list-item").filter({ hasText: /undo/ }).first();
+    await answer.waitFor({ state: "visible", timeout: 60000 });
+    result.undoMessage = (await answer.innerText()).trim();
+    await page.waitForTimeout(1000);
+    result.statusAfterUndo = await statusText();
+    step(`undo: ${result.undoMessage} / ${result.statusAfterUndo}`);
+    await shot("undo.png");
+    await page.keyboard.press("Escape");
+
+    // the palette: GOT table in an editor, then the output channel with the program's lines
+    await runCommand("devlink: Show the GOT Table");
+    const got = page.locator(".monaco-editor .view-lines", { hasText: "# devlink GOT" }).first();
+    await got.waitFor({ state: "visible", timeout: 30000 });
+    result.gotTable = await got.innerText();
+    step("GOT table shown");
+    await shot("got-table.png");
+    await runCommand("devlink: Show Output");
+    const out = page.locator(".panel .monaco-editor .view-lines", { hasText: "[program]" }).first();
+    await out.waitFor({ state: "visible", timeout: 30000 });
+    result.output = await out.innerText();
+    step("output shown");
+    await shot("output.png");
   }
 } catch (e) {
   failed = e instanceof Error ? e.message : String(e);
