@@ -73,8 +73,6 @@ def vsix(tmp_path_factory) -> Path:
         pytest.skip("needs Chromium (apt-get install chromium)")
     if find_cc() is None:
         pytest.skip("needs a C compiler")
-    if not _has_lsp():
-        pytest.skip(f"`devlink lsp` is not in {DEVLINK_SRC} (set DEVLINK_E2E_SRC to a checkout that has it)")
     _code_server()
     env = {**os.environ, "npm_config_audit": "false", "npm_config_fund": "false"}
     # npm ci only when the lock changed since the last install (node_modules is the cache)
@@ -174,6 +172,8 @@ def _workspace(root: Path, name: str, settings: dict) -> Path:
 
 
 def test_hover_shows_got_and_edit_raises_generation(code_server, tmp_path):
+    if not _has_lsp():
+        pytest.skip(f"`devlink lsp` is not in {DEVLINK_SRC} (set DEVLINK_E2E_SRC to a checkout that has it)")
     ws = _workspace(tmp_path, "life", {
         "devlink.path": sys.executable, "devlink.args": ["-m", "devlink", "lsp"],
         "devlink.env": {"PYTHONPATH": DEVLINK_SRC}, "devlink.mode": "standalone",
