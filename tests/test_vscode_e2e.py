@@ -212,6 +212,16 @@ def test_hover_shows_got_and_edit_raises_generation(code_server, tmp_path):
 
 def test_missing_devlink_says_how_to_fix(code_server, tmp_path):
     ws = _workspace(tmp_path, "hello", {"devlink.path": str(tmp_path / "no-such-devlink")})
-    result = code_server.drive(ws, {"scenario": "missing", "file": "hello.c"})
+    result = code_server.drive(ws, {"scenario": "missing", "file": "hello.c", "expect": "devlink.path"})
     assert "was not found" in result["message"] and "pip install devlink" in result["message"], result
+    assert "devlink: not started" in result["status"], result
+
+
+def test_server_that_fails_at_start_is_explained(code_server, tmp_path):
+    ws = _workspace(tmp_path, "hello", {
+        "devlink.path": sys.executable,
+        "devlink.args": ["-c", "import sys; sys.stderr.write('devlink: boom in start-up\\n'); sys.exit(3)"]})
+    result = code_server.drive(ws, {"scenario": "broken", "file": "hello.c", "expect": "failed to start"})
+    assert "exited with status 3: devlink: boom in start-up" in result["message"], result
+    assert "EPIPE" not in result["message"], result    # the client's own toast is not shown
     assert "devlink: not started" in result["status"], result

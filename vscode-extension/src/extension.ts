@@ -5,6 +5,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as vscode from "vscode";
 import {
+  CloseAction,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -115,9 +117,28 @@ async function startClient(): Promise<void> {
 
   // stderr is kept (last 64 KiB) so that a server that dies at once is explained.
   let stderr = "";
+  let exitCode: number | null = null;
   const serverOptions: ServerOptions = async () => {
     const { spawn } = await import("child_process");
     const child = spawn(cmd.command, cmd.args, { cwd: folder, env: cmd.env, stdio: ["pipe", "pipe", "pipe"] });
+    // the child's end is watched here, not through the client: a server that dies
+    // before answering `initialize` can leave client.start() pending
+    child.on("close", (code, signal) => {
+      exitCode = code ?? (signal ? -1 : null);
+      if (client !== c) return;
+      if (phase === "starting") {
+        client = undefined;
+        c.stop(1000).catch(() => undefined);
+        void fail(L.startFailureMessage(cmd.command, { stderr, exitCode }));
+      } else if (phase === "ready") {
+        phase = "stopped";
+        render();
+        vscode.window.showErrorMessage(L.stoppedMessage(exitCode, stderr), "Restart", "Show Output").then(async (pick) => {
+          if (pick === "Restart") await vscode.commands.executeCommand(C.CMD_RESTART_SERVER);
+          if (pick === "Show Output") output.show(true);
+        });
+      }
+    });
     child.stderr.on("data", (b: Buffer) => {
       const s = b.toString();
       stderr = (stderr + s).slice(-65536);
@@ -130,6 +151,14 @@ async function startClient(): Promise<void> {
     outputChannel: output,
     revealOutputChannelOn: 4, // RevealOutputChannelOn.Never: our own error message says where to look
     initializationFailedHandler: () => false,
+    // the client's own toasts ("connection to server is erroring. write EPIPE") say
+    // nothing useful: the child's close handler above explains the exit
+    errorHandler: {
+      error: () => ({ action: ErrorAction.Shutdown, handled: true }),
+      closed: () => {
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    },
     middleware: {
       // a code lens click runs the server's devlink.showGot too: show its table
       executeCommand: async (command, args, next) => {
@@ -143,20 +172,28 @@ async function startClient(): Promise<void> {
   client = c;
   c.onDidChangeState((e) => {
     if (client !== c) return;
-    if (e.newState === State.Stopped && phase !== "failed") {
+    // a failed start is the close handler's to explain; this is a running server stopping
+    if (e.newState === State.Stopped && phase === "ready") {
       phase = "stopped";
       render();
     }
   });
+  let startError: string | undefined;
   try {
     await c.start();
   } catch (e) {
-    if (client !== c) return;
+    startError = e instanceof Error ? e.message : String(e);
+  }
+  // start() may also resolve without a running client (a server that died during
+  // initialize): both are start failures, explained once with the child's stderr
+  if (startError !== undefined || !c.isRunning()) {
+    await new Promise((r) => setTimeout(r, 300)); // the child's close and the rest of stderr
+    if (client !== c || (phase as L.Phase) !== "starting") return;   // the close handler explained it
     client = undefined;
-    await new Promise((r) => setTimeout(r, 200)); // the rest of stderr
-    await fail(L.startFailureMessage(cmd.command, { stderr, error: e instanceof Error ? e.message : String(e) }));
+    await fail(L.startFailureMessage(cmd.command, { stderr, exitCode, error: startError ?? "stopped during start-up" }));
     return;
   }
+  if (client !== c || (phase as L.Phase) !== "starting") return;
   phase = "ready";
   render();
   c.onNotification(C.STATUS_NOTIFICATION, (s: L.Status) => {

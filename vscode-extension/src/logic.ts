@@ -163,6 +163,13 @@ export function startFailureMessage(command: string, reason: { notFound?: boolea
   return `devlink failed to start: ${command} ${what}${last ? `: ${last}` : ""}. See the devlink output for the full log.`;
 }
 
+/** The message when a running server goes away. */
+export function stoppedMessage(exitCode: number | null, stderr: string): string {
+  const last = lastLine(stderr);
+  const how = exitCode == null ? "stopped" : exitCode < 0 || exitCode > 128 ? "was killed" : `exited with status ${exitCode}`;
+  return `devlink lsp ${how}${last ? `: ${last}` : ""}. The program it ran is stopped too; restart the language server to go on.`;
+}
+
 function lastLine(text: string): string {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !/^\s*(File |Traceback)/.test(l));
   return lines.length ? lines[lines.length - 1] : "";

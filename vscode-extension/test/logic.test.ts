@@ -97,6 +97,12 @@ test("start failure: python without the package, an old devlink, another error",
   assert.equal(other, "devlink failed to start: devlink exited with status 1: RuntimeError: boom. See the devlink output for the full log.");
 });
 
+test("stopped server: exit status and the last error line", () => {
+  assert.equal(L.stoppedMessage(1, "Traceback (most recent call last):\n  File \"s.py\"\nOSError: gone\n"),
+    "devlink lsp exited with status 1: OSError: gone. The program it ran is stopped too; restart the language server to go on.");
+  assert.match(L.stoppedMessage(null, ""), /^devlink lsp stopped\. /);
+});
+
 test("GOT text: the server's text under a header; rows when there is no text; errors throw", () => {
   const t = L.gotText({ ok: true, generation: 2, got: [], text: ".got  0 0x1000 ..." });
   assert.equal(t, "# devlink GOT · generation 2 · 0 entries\n# section        index    address  kind          target  name\n.got  0 0x1000 ...\n");

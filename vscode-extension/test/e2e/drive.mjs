@@ -3,9 +3,10 @@
 // the JSON this prints on its last line.
 //
 // usage: node drive.mjs CONFIG.json
-//   { url, chromium, artifacts, scenario: "live" | "missing",
-//     file, symbol, edit: { path, from, to } }          (live)
-//   { url, chromium, artifacts, scenario: "missing", file }
+//   { url, chromium, artifacts, scenario: "live",
+//     file, symbol, edit: { path, from, to } }
+//   { url, chromium, artifacts, scenario: "missing" | "broken", file, expect }
+//     (wait for an error toast containing `expect`)
 import { chromium } from "playwright-core";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -100,14 +101,14 @@ try {
   await openFile(cfg.file);
   step(`opened ${cfg.file}`);
 
-  if (cfg.scenario === "missing") {
+  if (cfg.scenario === "missing" || cfg.scenario === "broken") {
     // the extension activates on a C file and must say devlink is missing, with the fix
-    const toast = page.locator(".notifications-toasts .notification-list-item").filter({ hasText: "devlink" }).first();
+    const toast = page.locator(".notifications-toasts .notification-list-item").filter({ hasText: cfg.expect }).first();
     await toast.waitFor({ state: "visible", timeout: 60000 });
     result.message = (await toast.innerText()).trim();
     result.status = await waitFor("the devlink status bar item", statusText, 20000);
     step("error message shown");
-    await shot("missing-devlink.png");
+    await shot(`${cfg.scenario}-devlink.png`);
   } else {
     result.statusStart = await waitFor("the program running (status bar)", async () => {
       const t = await statusText();
