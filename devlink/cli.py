@@ -319,9 +319,11 @@ def cmd_watch(argv: list[str]) -> int:
         "while it runs. Configuration: none (all .c files), devlink.toml, or compile_commands.json."))
     p.add_argument("folder", nargs="?", default=".", help="the project folder")
     p.add_argument("--no-keys", action="store_true", help="do not read keys (r restart, u undo, q quit) from the terminal")
+    _policy_options(p)
     a = p.parse_args(argv)
     from devlink.watch.app import WatchApp
-    return WatchApp(a.folder, keys=False if a.no_keys else None).run()
+    return WatchApp(a.folder, keys=False if a.no_keys else None,
+                    policies={"on_unsafe": a.on_unsafe, "on_crash": a.on_crash}).run()
 
 
 def cmd_lsp(argv: list[str]) -> int:
@@ -332,11 +334,22 @@ def cmd_lsp(argv: list[str]) -> int:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--attached", action="store_true", help="only attach to a running `devlink watch`")
     group.add_argument("--standalone", action="store_true", help="always run the session in the server")
+    _policy_options(p)
     a = p.parse_args(argv)
     import logging
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="devlink lsp: %(message)s")
     from devlink.lsp.server import main as lsp_main
-    return lsp_main("attached" if a.attached else "standalone" if a.standalone else "auto")
+    return lsp_main("attached" if a.attached else "standalone" if a.standalone else "auto",
+                    {"on_unsafe": a.on_unsafe, "on_crash": a.on_crash})
+
+
+def _policy_options(p: argparse.ArgumentParser) -> None:
+    """--on-unsafe / --on-crash for a session started by this command (over devlink.toml)."""
+    from devlink.watch.config import POLICIES_ON_CRASH, POLICIES_ON_UNSAFE
+    p.add_argument("--on-unsafe", choices=POLICIES_ON_UNSAFE, default=None,
+                   help="an edit that cannot be patched safely: restart (default), keep-old, refuse")
+    p.add_argument("--on-crash", choices=POLICIES_ON_CRASH, default=None,
+                   help="the program dies by a signal after a patch: restart (default), rollback")
 
 
 def cmd_session(which: str, argv: list[str]) -> int:

@@ -242,3 +242,20 @@ def test_interactive_keys_in_a_terminal(project, tmp_path):
         assert not (project / ".devlink" / "session.sock").exists()
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_unsafe_edit_policy_from_the_command_line(project, watch):
+    """--on-unsafe=refuse: a global that changes size is named, nothing is patched, and
+    the program runs on; a later safe edit patches normally."""
+    write(project / "message.c", '#include "shape.h"\nint hits;\nconst char *message(void) { hits++; return "alpha"; }\n')
+    w = watch("--on-unsafe=refuse")
+    counter_after(w, "alpha")
+    mark = w.mark()
+    save_rename(project / "message.c",
+                '#include "shape.h"\nlong hits;\nconst char *message(void) { hits++; return "alpha"; }\n')
+    w.expect_log(r"not patched \(policy refuse\).*'hits'.*size from 4 to 8", start=mark)
+    w.drain()
+    counter_after(w, "alpha")
+    save_rename(project / "message.c",
+                '#include "shape.h"\nint hits;\nconst char *message(void) { hits++; return "omega"; }\n')
+    assert counter_after(w, "omega") > 1

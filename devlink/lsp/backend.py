@@ -96,10 +96,10 @@ class StandaloneBackend:
 
     mode = "standalone"
 
-    def __init__(self, root: str, log_path: str | None = None):
+    def __init__(self, root: str, log_path: str | None = None, policies: dict[str, str] | None = None):
         from devlink.watch.app import Terminal, WatchApp
         self.root = os.path.abspath(root)
-        self.app = WatchApp(self.root, terminal=Terminal(sys.stderr), keys=False)
+        self.app = WatchApp(self.root, terminal=Terminal(sys.stderr), keys=False, policies=policies)
         self.app.role = "devlink lsp"
         self.log_path = log_path or os.path.join(self.root, ".devlink", "program.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
@@ -147,12 +147,13 @@ class StandaloneBackend:
         self.log.close()
 
 
-def connect(root: str, mode: str = "auto"):
+def connect(root: str, mode: str = "auto", policies: dict[str, str] | None = None):
     """Attach to the project's running session, or start one here (`mode`: auto,
-    attached, standalone); the caller subscribes, then calls `start()`."""
+    attached, standalone; `policies`: on_unsafe/on_crash over the project's, for a
+    session started here); the caller subscribes, then calls `start()`."""
     from devlink.watch.control import running_session_pid
     if mode == "attached" or (mode == "auto" and running_session_pid(root) is not None):
         return AttachedBackend(root)
     if mode not in ("auto", "standalone"):
         raise DevlinkError(f"unknown mode {mode!r}; use auto, attached or standalone")
-    return StandaloneBackend(root)
+    return StandaloneBackend(root, policies=policies)

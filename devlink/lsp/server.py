@@ -35,6 +35,8 @@ class DevlinkServer(LanguageServer):
     def __init__(self, mode: str = "auto"):
         super().__init__("devlink", __version__)
         self.mode = mode
+        #: on_unsafe / on_crash given on the command line (a session started here)
+        self.policies: dict[str, str] = {}
         self.backend = None
         self.root: str | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -101,7 +103,7 @@ async def initialized(ls: DevlinkServer, params: T.InitializedParams) -> None:
         return
     ls.root = os.path.realpath(root)
     try:
-        backend = await asyncio.to_thread(connect, ls.root, ls.mode)
+        backend = await asyncio.to_thread(connect, ls.root, ls.mode, ls.policies)
     except DevlinkError as e:
         ls.start_error = str(e)
         ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Error, message=f"devlink: {e}"))
@@ -214,9 +216,10 @@ def _terminate(signum, frame):
     os._exit(0)
 
 
-def main(mode: str = "auto") -> int:
+def main(mode: str = "auto", policies: dict[str, str] | None = None) -> int:
     import signal
     server.mode = mode
+    server.policies = dict(policies or {})
     # an editor that stops the server with SIGTERM must not leave the program running
     signal.signal(signal.SIGTERM, _terminate)
     server.start_io()

@@ -58,8 +58,11 @@ def build_args_from_config(cfg: cfgmod.ProjectConfig):
 
 
 class WatchApp:
-    def __init__(self, root: str, terminal: Terminal | None = None, keys: bool | None = None):
+    def __init__(self, root: str, terminal: Terminal | None = None, keys: bool | None = None,
+                 policies: dict[str, str] | None = None):
         self.root = os.path.abspath(root)
+        #: on_unsafe / on_crash from the command line, over the project's configuration
+        self.policies = {k: v for k, v in (policies or {}).items() if v}
         self.term = terminal or Terminal()
         self.keys = sys.stdin.isatty() if keys is None else keys
         self.role = "devlink watch"            #: who holds the lock (named to a second session)
@@ -102,6 +105,15 @@ class WatchApp:
                 setattr(s, name, getattr(self.cfg, name))
         return s
 
+    def _load_config(self) -> cfgmod.ProjectConfig:
+        cfg = cfgmod.load_config(self.root)
+        for key, value in self.policies.items():
+            allowed = cfgmod.POLICIES_ON_UNSAFE if key == "on_unsafe" else cfgmod.POLICIES_ON_CRASH
+            if value not in allowed:
+                raise DevlinkError(f"--{key.replace('_', '-')}={value} is not a policy; use one of: {', '.join(allowed)}")
+            setattr(cfg, key, value)
+        return cfg
+
     def _initial_build(self) -> None:
         s = self.session
         n = len(self.cfg.sources)
@@ -129,7 +141,7 @@ class WatchApp:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
-        self.cfg = cfgmod.load_config(self.root)
+        self.cfg = self._load_config()
         for note in self.cfg.notes:
             self.term.line(note, "yellow")
         lock = SessionLock(self.root)
@@ -264,7 +276,7 @@ class WatchApp:
     def _rebuild(self, why: str) -> None:
         """Full build on a fresh session (new/deleted source, new config); restart."""
         try:
-            cfg = cfgmod.load_config(self.root)
+            cfg = self._load_config()
         except DevlinkError as e:
             self.term.error(f"{e}; keeping the running program")
             return

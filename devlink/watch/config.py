@@ -25,11 +25,12 @@ import tomllib
 from dataclasses import dataclass, field
 
 from devlink.errors import DevlinkError
+from devlink.hotpatch.safety import CRASH_POLICIES, POLICIES
 
 CONFIG_NAME = "devlink.toml"
 COMPILE_COMMANDS = "compile_commands.json"
-POLICIES_ON_UNSAFE = ("restart", "keep-old", "refuse")
-POLICIES_ON_CRASH = ("restart", "rollback", "stop")
+POLICIES_ON_UNSAFE = POLICIES          # restart, keep-old, refuse
+POLICIES_ON_CRASH = CRASH_POLICIES     # restart, rollback
 
 #: user flags devlink must drop, and why (the note the user sees)
 _DROPPED = {
