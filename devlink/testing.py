@@ -273,6 +273,12 @@ class CProject:
             self.session.close()
         return status
 
+    def __enter__(self) -> "CProject":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def _session(self):
         if self.session is None:
             raise DevlinkError("the program is not started; call start() first")

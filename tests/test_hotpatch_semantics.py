@@ -54,8 +54,7 @@ int main(void) {
 
 
 def test_pointers_held_by_libc_call_new_code(tmp_path):
-    lv = Live(tmp_path, CALLBACKS, flags=("-O1", "-pthread", f'-DSTOP_FILE="{tmp_path}/stop"'))
-    try:
+    with Live(tmp_path, CALLBACKS, flags=("-O1", "-pthread", f'-DSTOP_FILE="{tmp_path}/stop"')) as lv:
         lv.lines_until(lambda ln: ln == "tick first=1 handled=1 thread=1")
         lv.edit("return *(const int *)a - *(const int *)b;", "return *(const int *)b - *(const int *)a;")
         lv.edit("handled = sig * 0 + 1;", "handled = sig * 0 + 2;")
@@ -65,8 +64,6 @@ def test_pointers_held_by_libc_call_new_code(tmp_path):
         (tmp_path / "stop").write_text("")
         # the atexit handler registered at start-up runs its new code at exit
         assert lv.lines_until(lambda ln: ln.startswith("bye")) == "bye v2"
-    finally:
-        lv.close()
 
 
 RELRO = r"""
@@ -86,13 +83,10 @@ int main(void) {
 
 
 def test_const_table_of_pointers_takes_effect(tmp_path):
-    lv = Live(tmp_path, RELRO, flags=("-O2",))
-    try:
+    with Live(tmp_path, RELRO, flags=("-O2",)) as lv:
         lv.lines_until(lambda ln: ln == "tick alpha gamma")
         lv.edit('{"alpha", "beta", "gamma"}', '{"one", "beta", "three"}')
         lv.lines_until(lambda ln: ln == "tick one three")
-    finally:
-        lv.close()
 
 
 STATICS = r"""
@@ -111,8 +105,7 @@ int main(void) {
 
 
 def test_static_local_keeps_value_when_gcc_renumbers_it(tmp_path):
-    lv = Live(tmp_path, STATICS, flags=("-O0",))
-    try:
+    with Live(tmp_path, STATICS, flags=("-O0",)) as lv:
         lv.lines_until(lambda ln: ln == "tick 5")
         # a function with its own `static int n` added before: gcc now names count's n.1
         lv.edit("int count(void) { static int n; return ++n; }",
@@ -121,8 +114,6 @@ def test_static_local_keeps_value_when_gcc_renumbers_it(tmp_path):
         line = lv.lines_until(lambda ln: int(ln.split()[1]) > 1000)
         # the count went on from where it was (5 or more), not from 0
         assert int(line.split()[1]) % 1000 >= 5, line
-    finally:
-        lv.close()
 
 
 RUNNING = r"""
@@ -152,8 +143,7 @@ int main(void) {
 
 
 def test_running_function_finishes_old_code_then_next_call_is_new(tmp_path):
-    lv = Live(tmp_path, RUNNING, flags=("-O0", "-pthread"))
-    try:
+    with Live(tmp_path, RUNNING, flags=("-O0", "-pthread")) as lv:
         line = lv.lines_until(lambda ln: ln.startswith("job v1") and "step=3" in ln)
         round_ = int(line.split()[2].split("=")[1])
         lv.edit('printf("job v1 ', 'printf("job v2 ')
@@ -163,8 +153,6 @@ def test_running_function_finishes_old_code_then_next_call_is_new(tmp_path):
         # ...and the next call runs the new code, with no old line after it
         nxt = lv.lines_until(lambda ln: True, timeout=15)
         assert nxt == f"job v2 round={round_ + 1} step=0", nxt
-    finally:
-        lv.close()
 
 
 BACKTRACE = r"""
@@ -194,13 +182,10 @@ int main(void) {
 
 
 def test_backtrace_walks_through_patched_functions(tmp_path):
-    lv = Live(tmp_path, BACKTRACE, flags=("-O0", "-E"))
-    try:
+    with Live(tmp_path, BACKTRACE, flags=("-O0", "-E")) as lv:
         lv.lines_until(lambda ln: ln == "tick outer=1")
         # both the function that calls backtrace() and its caller are patched: the
         # unwinder finds their new code's FDEs and walks on to main
         lv.edit("return (n >= 4) * 0 + found + 0;", "return (n >= 4) * 0 + found + 10;")
         lv.edit("return depth() + 0;", "return depth() + 100;")
         lv.lines_until(lambda ln: ln == "tick outer=111")
-    finally:
-        lv.close()

@@ -18,6 +18,7 @@ from helpers import devlink_command, devlink_env
 from devlink.errors import DevlinkError
 from devlink.hotpatch.crash import AddressMap, symbolize
 from devlink.testing import CProject
+from test_hotpatch import field
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 
@@ -74,13 +75,6 @@ class Live(CProject):
 
     def close(self) -> None:
         self.stop()
-
-
-def field(line: str, name: str) -> str:
-    for part in line.split():
-        if part.startswith(name + "="):
-            return part.split("=", 1)[1]
-    raise KeyError(name)
 
 
 def tracer_pid(pid: int) -> int:

@@ -77,3 +77,12 @@ def _inside(addr: int, size: int, ranges: set[tuple[int, int]]) -> bool:
         if start <= addr and addr + size <= start + length:
             return True
     return False
+
+
+def apply_in_order(target, plan: PatchPlan) -> None:
+    """Bytes first, cells last (invariant 5), through `target.write(address, data)` and
+    `target.flip_cell(address, value)`: the one order every patcher writes in."""
+    for w in plan.writes:
+        target.write(w.address, w.data)
+    for address, value in plan.cells:
+        target.flip_cell(address, value)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import ctypes
 import os
 
+from devlink.collector import collector_paused
 from devlink.errors import DevlinkError
+from devlink.hotpatch.plan import apply_in_order
 
 PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
 _WALL = 0x40000000
@@ -66,20 +68,13 @@ class ProcMem:
     def apply(self, plan) -> None:
         """Bytes first, then the cells (invariant 5), with no collector pause between the
         first write and the last flip."""
-        import gc
-        was_enabled = gc.isenabled()
-        gc.disable()
-        stopped = self._stop() if self.stop_threads else []
-        try:
-            for w in plan.writes:
-                self.write(w.address, w.data)
-            for address, target in plan.cells:
-                self.flip_cell(address, target)
-        finally:
-            for tid in stopped:
-                _libc().ptrace(PTRACE_DETACH, tid, None, None)
-            if was_enabled:
-                gc.enable()
+        with collector_paused():
+            stopped = self._stop() if self.stop_threads else []
+            try:
+                apply_in_order(self, plan)
+            finally:
+                for tid in stopped:
+                    _libc().ptrace(PTRACE_DETACH, tid, None, None)
 
     def _stop(self) -> list[int]:
         """Seize and interrupt every thread; wait until each one has stopped."""

@@ -26,7 +26,6 @@ child ends up with holds every patch.
 
 from __future__ import annotations
 
-import gc
 import mmap
 import os
 import struct
@@ -34,7 +33,9 @@ import time
 from dataclasses import dataclass
 
 from devlink.elf import consts as C
+from devlink.collector import collector_paused
 from devlink.errors import DevlinkError
+from devlink.hotpatch.plan import apply_in_order
 
 PAGE = 4096
 PROT_READ, PROT_EXEC = 1, 4
@@ -196,16 +197,8 @@ class SharedPatchArea:
         the code it points at; no fence is needed.  No collector pause in between."""
         if not self.active:
             self.poll()
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for w in plan.writes:
-                self.write(w.address, w.data)
-            for address, target in plan.cells:
-                self.flip_cell(address, target)
-        finally:
-            if was_enabled:
-                gc.enable()
+        with collector_paused():
+            apply_in_order(self, plan)
 
     def close(self) -> None:
         if self.fd < 0:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import time
 
+from devlink.collector import collector_paused
 from devlink.hotpatch.plan import PatchPlan, plan_patch
 
 #: a sleep this long before the step makes the scheduler count devlink as a waking task,
@@ -16,33 +16,21 @@ FRESH_SLICE_SLEEP = 50e-6
 def apply_plan(patcher, plan: PatchPlan) -> float:
     """Apply a safe `plan` through `patcher` as one short step: the collector off, on a
     fresh time slice.  Returns the seconds the writes and flips took."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        if FRESH_SLICE_SLEEP:
-            time.sleep(FRESH_SLICE_SLEEP)
-        t0 = time.perf_counter()
-        patcher.apply(plan)
-        return time.perf_counter() - t0
-    finally:
-        if was_enabled:
-            gc.enable()
+    return _step(patcher, lambda: plan)[1]
 
 
 def patch_step(patcher, result, keep_writable=None) -> tuple[PatchPlan, float]:
-    """Plan `result` and, if it is safe, apply it through `patcher`.  The collector is
-    off for the whole step (a collection over the link state costs milliseconds).
+    """Plan `result` and, if it is safe, apply it through `patcher` (as `apply_plan`).
     Returns the plan and the seconds the step (plan + writes + flips) took."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    return _step(patcher, lambda: plan_patch(result, keep_writable))
+
+
+def _step(patcher, make_plan) -> tuple[PatchPlan, float]:
+    with collector_paused():
         if FRESH_SLICE_SLEEP:
             time.sleep(FRESH_SLICE_SLEEP)
         t0 = time.perf_counter()
-        plan = plan_patch(result, keep_writable)
+        plan = make_plan()
         if plan.safe:
             patcher.apply(plan)
         return plan, time.perf_counter() - t0
-    finally:
-        if was_enabled:
-            gc.enable()

@@ -8,7 +8,6 @@ the output file.
 from __future__ import annotations
 
 import dataclasses
-import contextlib
 import gc
 import itertools
 import os
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from devlink.collector import collector_paused  # noqa: F401  (incremental.py imports it from here)
 from devlink.elf import consts as C
 from devlink.elf.reader import _reloc_widths, read_archive, read_linker_script, read_object, read_shared_object
 from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
@@ -1573,18 +1573,6 @@ def _gather_relocations(raw, atoms: list) -> tuple[np.ndarray, np.ndarray]:
     first_row = np.cumsum(lens) - lens
     row_word = np.repeat(starts // 8 - 3 * first_row, lens) + 3 * np.arange(int(lens.sum()), dtype=np.int64)
     return words[row_word[:, None] + np.arange(3)], lens
-
-
-@contextlib.contextmanager
-def collector_paused():
-    """No cyclic collection inside: a link state is a large graph with no garbage."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def link_executable(inputs: list[str], output: str, libs: list[str] = (), lib_dirs: list[str] = (),
