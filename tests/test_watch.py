@@ -259,3 +259,18 @@ def test_unsafe_edit_policy_from_the_command_line(project, watch):
     save_rename(project / "message.c",
                 '#include "shape.h"\nint hits;\nconst char *message(void) { hits++; return "omega"; }\n')
     assert counter_after(w, "omega") > 1
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_terminated_watch_leaves_no_program(project, watch, sig):
+    """Killed politely (SIGTERM) or its terminal closed (SIGHUP): the program goes too."""
+    import signal as signals
+    w = watch()
+    w.expect(r"^alpha ")
+    status = subprocess.run([sys.executable, "-m", "devlink", "status", "--json", str(project)],
+                            capture_output=True, text=True, env=devlink_env(), timeout=30)
+    pid = json.loads(status.stdout)["pid"]
+    w.proc.send_signal(getattr(signals, sig))
+    w.proc.wait(10)
+    time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), f"program {pid} was left running after {sig}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -141,6 +142,26 @@ class WatchApp:
 
     # --- the loop ---------------------------------------------------------------------------
     def run(self) -> int:
+        restore_signals = self._stop_on_signals()
+        try:
+            return self._run()
+        finally:
+            restore_signals()
+
+    def _stop_on_signals(self):
+        """SIGTERM and SIGHUP (the terminal closed) end the loop like Ctrl-C, so the program
+        is stopped and never left behind (it runs in its own process group, so the
+        terminal's signals do not reach it).  Only the main thread can set handlers; a
+        session run in another thread (the language server's) is stopped by its owner."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+        saved = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        return lambda: [signal.signal(sig, old) for sig, old in saved.items()]
+
+    def _run(self) -> int:
         self.cfg = self._load_config()
         for note in self.cfg.notes:
             self.term.line(note, "yellow")
