@@ -111,14 +111,31 @@ def read_flips(trace: Path) -> list[dict]:
     return [json.loads(l) for l in trace.read_text().splitlines() if l.strip()]
 
 
-def wait_flip(trace: Path, count: int, timeout: float = 120.0) -> dict:
+def wait_flip(trace: Path, after: float, timeout: float = 120.0) -> dict:
+    """The first flip devlink recorded after the time `after` (a save)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        flips = read_flips(trace)
-        if len(flips) >= count:
-            return flips[count - 1]
+        for flip in read_flips(trace):
+            if flip["time"] > after:
+                return flip
         time.sleep(0.002)
     raise TimeoutError("devlink never recorded the flip")
+
+
+def wait_ready(root: Path, timeout: float = 600.0) -> None:
+    """Until the session's first build is done (its socket answers `status`)."""
+    sys.path.insert(0, str(REPO))
+    from devlink.watch.control import SessionClient
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with SessionClient(str(root)) as c:
+                if c.request("status").get("state") == "running":
+                    return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("the session never started the program")
 
 
 def time_compile(cc: str, src: Path, flags: list[str], n: int) -> list[float]:
@@ -134,8 +151,9 @@ def time_compile(cc: str, src: Path, flags: list[str], n: int) -> list[float]:
 
 def start_watch(root: Path, trace: Path) -> subprocess.Popen:
     env = dict(os.environ, DEVLINK_TRACE=str(trace), PYTHONPATH=str(REPO))
+    log = open(trace.with_suffix(".log"), "wb")       # devlink's own lines, for a failed run
     return subprocess.Popen([sys.executable, "-m", "devlink", "watch", "--no-keys", str(root)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+                            stderr=log, stdin=subprocess.DEVNULL, env=env)
 
 
 def stop(proc):
@@ -163,7 +181,7 @@ def bench_probe(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
         time.sleep(0.15)
         t_write = save(root / "probe.c", probe_c(i))
         t_seen = lines.wait_for(f"seen {i}")
-        flip = wait_flip(trace, i)
+        flip = wait_flip(trace, t_write)
         internal_compile.append(flip["compile_ms"])
         end_to_end.append((t_seen - t_write) * 1000)
         flip_to_seen.append((t_seen - flip["time"]) * 1000)
@@ -202,9 +220,10 @@ def bench_probe(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
 
 #: per example: the file a user edits, a text in it, and its variants (one per edit)
 EXAMPLE_EDITS = {
-    "life": ("rules.c", "return neighbours == 3;\n}", lambda i: f"return neighbours == 3 + {i} * 0;\n}}"),
+    # each variant compiles to other code with the same behaviour (never 100+ neighbours)
+    "life": ("rules.c", "return neighbours == 3;\n}", lambda i: f"return neighbours == 3 || neighbours == {100 + i};\n}}"),
     "server": ("handler.c", '"echo #%ld: %s\\n"', lambda i: f'"echo{i} #%ld: %s\\n"'),
-    "prodcons": ("work.c", "return n * n;", lambda i: f"return n * n + {i} * 0;"),
+    "prodcons": ("work.c", "return n * n;", lambda i: f"return n * n + (n == -{i});"),
 }
 
 
@@ -228,14 +247,11 @@ def bench_example(work: Path, name: str, edits: int) -> dict:
     trace = work / f"{name}-trace.jsonl"
     proc = start_watch(root, trace)
     try:
-        deadline = time.monotonic() + 120
-        while not (root / ".devlink" / "session.sock").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)
+        wait_ready(root)
         own, link, patch = [], [], []
         for i in range(1, edits + 1):
             t_write = save(path, original.replace(anchor, variant(i)))
-            flip = wait_flip(trace, i)
+            flip = wait_flip(trace, t_write)
             own.append((flip["time"] - t_write) * 1000 - flip["compile_ms"])
             link.append(flip["link_ms"])
             patch.append(flip["patch_ms"])
@@ -266,17 +282,13 @@ def bench_lua(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
     marker = "attempt to perform 'n%%0'"
     if marker not in original:
         raise RuntimeError("lvm.c does not have the expected error message to edit")
-    # wait for the first build
-    deadline = time.monotonic() + 600
-    while not (root / "lua").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.0)
+    wait_ready(root)
     flags = ["-O2", *lua_helper.LUA_CFLAGS]
     compile_alone = time_compile(cc, lvm, flags, max(5, edits // 2))
     share, own = [], []
     for i in range(1, edits + 1):
         t_write = save(lvm, original.replace(marker, f"attempt to perform 'n%%0' ({i})"))
-        flip = wait_flip(trace, i)
+        flip = wait_flip(trace, t_write)
         share.append((flip["time"] - t_write) * 1000 - statistics.median(compile_alone))
         own.append((flip["time"] - t_write) * 1000 - flip["compile_ms"])
         time.sleep(0.3)
@@ -326,11 +338,15 @@ def main() -> int:
                 fn = {"probe": bench_probe, "lua": bench_lua}[name]
                 results["programs"][name] = fn(work, a.edits, cc, linkers)
             except Exception as e:           # a failure is recorded, the other program still runs
-                results["programs"][name] = {"error": f"{type(e).__name__}: {e}"}
+                log = work / f"{name}-trace.log"
+                tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+                results["programs"][name] = {"error": f"{type(e).__name__}: {e}", "devlink_said": tail}
     print(f"{'program':8} {'what':34} {'median ms':>10} {'p95 ms':>9}")
     for name, r in results["programs"].items():
         if "error" in r:
             print(f"{name:8} error: {r['error']}")
+            for line in r.get("devlink_said", []):
+                print(f"{'':8}   {line}")
             continue
         for key, s in r.items():
             print(f"{name:8} {key:34} {s['median']:10.1f} {s['p95']:9.1f}")

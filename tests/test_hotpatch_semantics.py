@@ -189,3 +189,29 @@ def test_backtrace_walks_through_patched_functions(tmp_path):
         lv.edit("return (n >= 4) * 0 + found + 0;", "return (n >= 4) * 0 + found + 10;")
         lv.edit("return depth() + 0;", "return depth() + 100;")
         lv.lines_until(lambda ln: ln == "tick outer=111")
+
+
+LITERALS = r"""
+#include <stdio.h>
+#include <unistd.h>
+const char *greeting(int i) { return i < 0 ? "never" : "hello"; }   /* two literals, one section */
+int main(void) {
+    for (int i = 0; i < 1000; i++) {
+        printf("tick %s\n", greeting(i));
+        fflush(stdout);
+        usleep(20000);
+    }
+    return 0;
+}
+"""
+
+
+def test_string_literal_that_grows_is_patched_not_restarted(tmp_path):
+    """A longer string literal moves (read-only data has no running value to keep):
+    patched in place of a restart, the same process prints the new text."""
+    with Live(tmp_path, LITERALS, flags=("-O2",)) as lv:
+        lv.lines_until(lambda ln: ln == "tick hello")
+        pid = lv.pid
+        lv.edit('"hello";', '"hello, a much longer greeting than before";')
+        lv.lines_until(lambda ln: ln == "tick hello, a much longer greeting than before")
+        assert lv.pid == pid

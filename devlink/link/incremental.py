@@ -581,7 +581,9 @@ class IncrementalUpdate:
             self._allocate(atom)
             change = DeclChange(names[0], obj.name, _kind(atom), prev.address, atom.address, prev.size, atom.size)
             self.result.changed.append(change)
-            if key[0] != "u":
+            # only writable data has a running value to keep: read-only data (a string
+            # literal, a const table) that moved is just new bytes its users now reach
+            if key[0] != "u" and atom.sh_flags & (C.SHF_WRITE | C.SHF_TLS):
                 self.result.layout_changes.append(change)
             return
         self._allocate(atom)
