@@ -147,6 +147,11 @@ class Session(SafetyNet):
             with open(p, "rb") as f:
                 self.object_bytes[p] = f.read()
         self.relink()
+        # the first save must not pay for loading the update path (hundreds of ms
+        # where Python cannot cache compiled modules)
+        import devlink.hotpatch.safety  # noqa: F401
+        import devlink.hotpatch.step  # noqa: F401
+        import devlink.link.incremental  # noqa: F401
 
     def relink(self) -> None:
         """Link the current objects from scratch (a fresh layout: a running child can no

@@ -81,7 +81,21 @@ MIN_INFO_PAD = 4
 
 def abbrev_table_end(data, size: int) -> tuple[int, int] | None:
     """(offset of the terminating 0 code, highest code) of the abbreviation table that
-    starts a piece, or None if it is not one well-formed table."""
+    starts a piece, or None if it is not one well-formed table.  Remembered by content:
+    an edit seldom changes an object's abbreviations, and walking them costs ms."""
+    key = bytes(data[:size])
+    hit = _ABBREV_ENDS.get(key)
+    if hit is None:
+        hit = _ABBREV_ENDS[key] = (_abbrev_table_end(data, size),)
+        while len(_ABBREV_ENDS) > 64:
+            del _ABBREV_ENDS[next(iter(_ABBREV_ENDS))]
+    return hit[0]
+
+
+_ABBREV_ENDS: dict[bytes, tuple] = {}
+
+
+def _abbrev_table_end(data, size: int) -> tuple[int, int] | None:
     off = 0
     top = 0
     try:

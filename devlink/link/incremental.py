@@ -110,9 +110,11 @@ def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict, statics_by_dwarf: 
                     return ("s",) + key        # a function-scope static: by function and name
             return ("l", atom.name, primary.name)
         return ("g", primary.name)
-    h = hashlib.blake2b(bytes(atom.data), digest_size=12)
+    if not atom.sh_flags & C.SHF_ALLOC:
+        return ("d", atom.name)              # debug info: one section of each name
+    h = hashlib.blake2b(atom.data, digest_size=12)
     if atom.relocs is not None and len(atom.relocs):
-        h.update(atom.relocs.tobytes())
+        h.update(atom.relocs)
     return ("u", atom.name, atom.size, h.hexdigest())
 
 

@@ -272,7 +272,8 @@ class WatchApp:
                 self._start_child()
             self._notify()
             return
-        flip = time.time()
+        flip = getattr(s, "last_flip", None) if gen.patched else None
+        flip = flip or time.time()
         self.patches += bool(gen.patched)
         for name, obj, kind in gen.decls:
             if kind == "function":
