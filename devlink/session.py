@@ -10,6 +10,7 @@ updating the real output, which always holds the newest program (invariant 4).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -166,8 +167,13 @@ class Session(SafetyNet):
         image = linker.link()
         write_file(self.output, image)
         del image
+        gc.unfreeze()                 # the previous state (if any) may be garbage now
         linker.compact_state()
         self.linker = linker
+        # The state lives as long as the session: frozen, the collector's full passes
+        # (which a session's allocations trigger now and then) do not walk it again;
+        # for Lua such a pass cost ~100 ms in the middle of an edit.
+        gc.freeze()
         self._linked()
 
     # --- the child -----------------------------------------------------------------------

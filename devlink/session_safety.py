@@ -119,9 +119,12 @@ class SafetyNet:
             g.detach()
 
     def close(self) -> None:
-        """Stop the child (never left traced) and the background DWARF workers."""
+        """Stop the child (never left traced) and the background DWARF workers; the link
+        state is no longer frozen (Session.relink), so it can be collected."""
         self.stop()
         self.dwarf.close(wait=False)
+        import gc
+        gc.unfreeze()
 
     # --- the guard ------------------------------------------------------------------------
     @property
@@ -313,8 +316,7 @@ class SafetyNet:
                 cells.append((addr, back if back else target))
                 reverted.append(self._cell_name(addr))
             plan.cells = cells
-        apply_plan(self.patcher, plan)
-        self.last_flip = time.time()          # when the program started running the new code
+        _, self.last_flip = apply_plan(self.patcher, plan)    # when the program runs the new code
         return before, reverted
 
     def _unsafe_edit(self, changes: dict[str, bytes], reasons: list[str], compile_ms: float, t1: float,

@@ -15,25 +15,28 @@ from devlink.hotpatch.plan import PatchPlan, plan_patch
 FRESH_SLICE_SLEEP = 50e-6
 
 
-def apply_plan(patcher, plan: PatchPlan) -> float:
-    """Apply a safe `plan` through `patcher` as one short step: the collector off, on a
-    fresh time slice.  Returns the seconds the writes and flips took."""
-    return _step(patcher, lambda: plan)[1]
+def apply_plan(patcher, plan: PatchPlan) -> tuple[float, float]:
+    """Apply a safe `plan` through `patcher` as one short step: the collector off, not
+    preempted.  Returns the seconds the writes and flips took, and the wall-clock time
+    of the last flip (when the program started running the new code)."""
+    _, seconds, flipped_at = _step(patcher, lambda: plan)
+    return seconds, flipped_at
 
 
 def patch_step(patcher, result, keep_writable=None) -> tuple[PatchPlan, float]:
     """Plan `result` and, if it is safe, apply it through `patcher` (as `apply_plan`).
     Returns the plan and the seconds the step (plan + writes + flips) took."""
-    return _step(patcher, lambda: plan_patch(result, keep_writable))
+    plan, seconds, _ = _step(patcher, lambda: plan_patch(result, keep_writable))
+    return plan, seconds
 
 
-def _step(patcher, make_plan) -> tuple[PatchPlan, float]:
+def _step(patcher, make_plan) -> tuple[PatchPlan, float, float]:
     with collector_paused(), _not_preempted():
         t0 = time.perf_counter()
         plan = make_plan()
         if plan.safe:
             patcher.apply(plan)
-        return plan, time.perf_counter() - t0
+        return plan, time.perf_counter() - t0, time.time()
 
 
 @contextlib.contextmanager

@@ -191,6 +191,7 @@ class WatchApp:
                 restore_tty = self._start_keys()
             while not self.quit.is_set():
                 paths = watcher.next_batch(timeout=0.2)
+                self.batch_time = time.time()
                 with self.lock:
                     self._run_commands()
                     if paths:
@@ -284,7 +285,8 @@ class WatchApp:
             with open(self.trace, "a") as f:
                 f.write(json.dumps({"event": "flip", "time": flip, "generation": gen.number,
                                     "compile_ms": gen.compile_ms, "link_ms": gen.link_ms,
-                                    "patch_ms": gen.patch_ms, "files": names}) + "\n")
+                                    "patch_ms": gen.patch_ms, "files": names,
+                                    "batch_time": getattr(self, "batch_time", None)}) + "\n")
         self.term.line(
             f"{time.strftime('%H:%M:%S')} gen {gen.number} · {names} · {len(gen.changed)} changed, "
             f"{len(gen.added)} added, {len(gen.removed)} removed · compile {gen.compile_ms:.0f} ms · "
