@@ -175,21 +175,23 @@ def bench_probe(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
     (root / "probe.c").write_text(probe_c(0))
     trace = work / "probe-trace.jsonl"
     proc = start_watch(root, trace)
-    lines = Lines(proc)
-    lines.wait_for("seen 0", 120)
     share, own, end_to_end, flip_to_seen, internal_compile = [], [], [], [], []
-    compile_alone = time_compile(cc, root / "probe.c", [], edits)
-    for i in range(1, edits + 1):
-        time.sleep(0.15)
-        t_write = save(root / "probe.c", probe_c(i))
-        t_seen = lines.wait_for(f"seen {i}")
-        flip = wait_flip(trace, t_write)
-        internal_compile.append(flip["compile_ms"])
-        end_to_end.append((t_seen - t_write) * 1000)
-        flip_to_seen.append((t_seen - flip["time"]) * 1000)
-        share.append((flip["time"] - t_write) * 1000 - statistics.median(compile_alone))
-        own.append((flip["time"] - t_write) * 1000 - flip["compile_ms"])
-    stop(proc)
+    try:
+        lines = Lines(proc)
+        lines.wait_for("seen 0", 120)
+        compile_alone = time_compile(cc, root / "probe.c", [], edits)
+        for i in range(1, edits + 1):
+            time.sleep(0.15)
+            t_write = save(root / "probe.c", probe_c(i))
+            t_seen = lines.wait_for(f"seen {i}")
+            flip = wait_flip(trace, t_write)
+            internal_compile.append(flip["compile_ms"])
+            end_to_end.append((t_seen - t_write) * 1000)
+            flip_to_seen.append((t_seen - flip["time"]) * 1000)
+            share.append((flip["time"] - t_write) * 1000 - statistics.median(compile_alone))
+            own.append((flip["time"] - t_write) * 1000 - flip["compile_ms"])
+    finally:
+        stop(proc)
     result = {"devlink_own_ms": summary(own), "devlink_share_ms": summary(share), "write_to_seen_ms": summary(end_to_end),
               "flip_to_seen_ms": summary(flip_to_seen), "compile_alone_ms": summary(compile_alone),
               "compile_in_devlink_ms": summary(internal_compile)}
@@ -279,6 +281,13 @@ def bench_lua(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
         f"libraries = [\"m\", \"dl\"]\nldflags = \"-E\"\noutput = \"lua\"\nargs = [\"{script}\"]\n")
     trace = work / "lua-trace.jsonl"
     proc = start_watch(root, trace)
+    try:
+        return _bench_lua_session(work, root, trace, proc, edits, cc, linkers, files, lua_helper)
+    finally:
+        stop(proc)                        # a failed run must not leave Lua spinning
+
+
+def _bench_lua_session(work, root, trace, proc, edits, cc, linkers, files, lua_helper) -> dict:
     lvm = root / "src" / "lvm.c"
     original = lvm.read_text()
     # a typical edit: the error message of luaV_finishget (the function and its own
@@ -308,7 +317,6 @@ def bench_lua(work: Path, edits: int, cc: str, linkers: list[str]) -> dict:
 
     share, own, noticed = edit_many(typical)
     _, own_worst, _ = edit_many(worst)
-    stop(proc)
     result = {"devlink_own_ms": summary(own), "devlink_share_ms": summary(share),
               "interpreter_loop_edit_own_ms": summary(own_worst), "compile_alone_ms": summary(compile_alone)}
     if noticed:
