@@ -23,6 +23,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from devlink import __version__
+from devlink.diagnostics import render_gcc_json
 from devlink.errors import DevlinkError
 from devlink.link import state as st
 from devlink.link.toolchain import find_cc
@@ -61,7 +62,10 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
     `running[src]`, so a newer save can stop it (`cancel_compile`)."""
     if not os.path.exists(src):
         raise DevlinkError(f"source file {src!r} not found; check the path")
+    json_diagnostics = diagnostics is not None and supports_json_diagnostics(cc)
     cmd = list(launcher) + shlex.split(cc) + ["-c"] + REQUIRED_CFLAGS + list(cflags)
+    if json_diagnostics:
+        cmd.append("-fdiagnostics-format=json")
     if depfile:
         cmd += ["-MMD", "-MF", depfile]
     cmd += [src, "-o", obj]
@@ -79,12 +83,59 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
             del running[src]
     if getattr(p, "cancelled", False):
         raise CompileCancelled(f"compiling {src} was stopped: a newer version was saved")
+    parsed = _json_diagnostics(err) if json_diagnostics else None
+    if parsed is not None:
+        # the editor gets gcc's structure, the terminal the text gcc would have printed
+        diagnostics[src] = parsed
+        err = render_gcc_json(parsed, _source_line)
+    elif diagnostics is not None:
+        diagnostics[src] = err or ""
     if err:
         sys.stderr.write(err)
-    if diagnostics is not None:
-        diagnostics[src] = err or ""
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
+
+
+_JSON_SUPPORT: dict[str, bool] = {}
+
+
+def supports_json_diagnostics(cc: str) -> bool:
+    """Whether `cc` takes -fdiagnostics-format=json (gcc 9 and later; not clang).
+    Asked once per compiler."""
+    hit = _JSON_SUPPORT.get(cc)
+    if hit is None:
+        try:
+            p = subprocess.run(shlex.split(cc) + ["-fdiagnostics-format=json", "-fsyntax-only", "-x", "c", "-"],
+                               input="int x;\n", capture_output=True, text=True, timeout=30)
+            hit = p.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            hit = False
+        _JSON_SUPPORT[cc] = hit
+    return hit
+
+
+def _json_diagnostics(err: str) -> list | None:
+    """gcc's JSON diagnostics from its stderr (one JSON array; [] when clean), or None
+    when stderr is not that (then it is shown as it is)."""
+    text = (err or "").strip()
+    if not text:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, list) else None
+
+
+def _source_line(path: str, line: int) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for n, text in enumerate(f, 1):
+                if n == line:
+                    return text.rstrip("\n")
+    except OSError:
+        return None
+    return None
 
 
 def cancel_compile(running: dict, src: str) -> bool:

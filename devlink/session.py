@@ -97,7 +97,7 @@ class Session(SafetyNet):
             raise DevlinkError(f"unknown policy {self.on_crash!r} for crashes; use one of {', '.join(CRASH_POLICIES)}")
         self._init_safety()
         #: source -> the compiler's diagnostics text of its last compile ("" when clean)
-        self.compile_output: dict[str, str] = {}
+        self.compile_output: dict[str, str | list] = {}
         #: the last update's patch refusals: (variable, object, old size, new size, message)
         self.refusals: list[tuple[str, str, int, int, str]] = []
         #: where the child's stdout/stderr go (kept for restarts after a refusal)

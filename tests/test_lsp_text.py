@@ -68,3 +68,25 @@ def test_hover_text():
 def test_lens_title():
     assert lens_title({"got_slot": 17, "size": 212, "capacity": 288, "patches": 3}) == "GOT[17] · 212/288 B · patched 3×"
     assert lens_title({"got_slot": 0, "size": 5, "capacity": 32, "patches": 0}) == "GOT[0] · 5/32 B · not patched"
+
+
+GCC_JSON = [{"kind": "error", "message": "expected expression before ‘;’ token", "children": [],
+             "locations": [{"caret": {"file": "m.c", "line": 2, "column": 9, "display-column": 9}}]},
+            {"kind": "warning", "message": "unused variable ‘u’", "option": "-Wunused-variable", "children": [],
+             "locations": [{"caret": {"file": "m.c", "line": 1, "column": 19, "display-column": 19},
+                            "finish": {"file": "m.c", "line": 1, "column": 19, "display-column": 19}}]}]
+
+
+def test_gcc_json_diagnostics_to_rows_and_terminal_text():
+    from devlink.diagnostics import parse_gcc, render_gcc_json
+    rows = parse_gcc(GCC_JSON, "/p")["/p/m.c"]
+    assert rows[0] == {"line": 2, "column": 9, "severity": "error", "message": "expected expression before ‘;’ token",
+                       "source": "gcc"}
+    assert rows[1]["code"] == "-Wunused-variable" and rows[1]["end_column"] == 20
+    lines = {1: "int f(void) { int u; return 1; }", 2: "  return;"}
+    text = render_gcc_json(GCC_JSON, lambda f, n: lines.get(n))
+    assert text.splitlines()[:3] == ["m.c:2:9: error: expected expression before ‘;’ token",
+                                     "    2 |   return;", "      |         ^"]
+    assert "m.c:1:19: warning: unused variable ‘u’ [-Wunused-variable]" in text
+    # the terminal text reads back as the same diagnostics
+    assert [(r["line"], r["column"]) for r in parse_gcc(text, "/p")["/p/m.c"]] == [(2, 9), (1, 19)]

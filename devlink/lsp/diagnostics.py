@@ -15,9 +15,11 @@ def to_lsp(files: dict[str, list[dict]]) -> dict[str, list[T.Diagnostic]]:
         items = []
         for d in diags:
             line, col = max(0, int(d["line"]) - 1), max(0, int(d.get("column", 1)) - 1)
+            end = max(col + 1, int(d.get("end_column", col + 2)) - 1)     # gcc's range, when it gave one
             items.append(T.Diagnostic(
-                range=T.Range(start=T.Position(line=line, character=col), end=T.Position(line=line, character=col + 1)),
+                range=T.Range(start=T.Position(line=line, character=col), end=T.Position(line=line, character=end)),
                 message=d["message"], severity=SEVERITY.get(d.get("severity"), T.DiagnosticSeverity.Error),
+                code=d.get("code"),
                 source="devlink" if d.get("source") == "devlink" else f"devlink ({d.get('source', 'gcc')})"))
         out[from_fs_path(path)] = items
     return out

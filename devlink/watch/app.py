@@ -79,7 +79,7 @@ class WatchApp:
         self.listeners: list = []
         #: what the editor is told about (diagnostics): compiler text per source, the
         #: last link error's undefined names with their referencing sources, refusals
-        self.compile_output: dict[str, str] = {}
+        self.compile_output: dict[str, str | list] = {}
         self.link_errors: list[tuple[str, list[str]]] = []
         self.link_message = ""
         self.refusals: list[tuple[str, str | None, str]] = []
