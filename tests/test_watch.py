@@ -274,3 +274,18 @@ def test_terminated_watch_leaves_no_program(project, watch, sig):
     w.proc.wait(10)
     time.sleep(0.2)
     assert not Path(f"/proc/{pid}").exists(), f"program {pid} was left running after {sig}"
+
+
+def test_deleted_source_is_unlinked(project, watch):
+    """A source file that goes away rebuilds the program without it."""
+    write(project / "extra.c", 'const char *extra_word(void) { return "extra"; }\n')
+    save_rename(project / "message.c", '#include "shape.h"\nconst char *extra_word(void);\n'
+                                       'const char *message(void) { return extra_word(); }\n')
+    w = watch()
+    w.expect(r"^extra ")
+    save_rename(project / "message.c", message_c("solo"))
+    w.expect(r"^solo ")
+    mark = w.mark()
+    (project / "extra.c").unlink()
+    w.expect_log(r"rebuilding \(2 files\)", start=mark)
+    w.expect(r"^solo ")
