@@ -21,11 +21,12 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.reader import read_object
+from devlink.collector import collector_paused
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
-from devlink.link.linker import MIN_CODE_CAPACITY, Linker, collector_paused, function_definitions, stub_key
+from devlink.link.linker import MIN_CODE_CAPACITY, Linker, function_definitions, stub_key
 from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devlink.collector import collector_paused  # noqa: F401  (incremental.py imports it from here)
+from devlink.collector import collector_paused
 from devlink.elf import consts as C
 from devlink.elf.reader import _reloc_widths, read_archive, read_linker_script, read_object, read_shared_object
 from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
