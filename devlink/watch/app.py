@@ -73,7 +73,6 @@ class WatchApp:
         self.quit = threading.Event()
         self.commands: list[str] = []           #: keys pressed, run by the loop
         self.patches = 0
-        self.last_exit_reported = None
         self.trace = os.environ.get("DEVLINK_TRACE")
         #: called with an event dict after every change the editor may show (subscribe)
         self.listeners: list = []
@@ -136,7 +135,6 @@ class WatchApp:
 
     def _start_child(self) -> None:
         child = self.session.start(self.child_output, self.child_output)
-        self.last_exit_reported = None
         self.term.line(f"running {os.path.basename(self.cfg.output)} (pid {child.pid})"
                        + ("; keys: r restart, u undo, q quit" if self.keys else ""))
 
