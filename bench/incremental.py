@@ -152,6 +152,7 @@ def run_check(exe: str, args: list[str], expected: str) -> tuple[bool, str]:
 
 def worker(spec: dict) -> dict:
     """Full link, edits, profile, gold/mold relinks of one program. `spec` from main."""
+    from devlink.collector import freeze_state
     from devlink.link.incremental import NeedsFullLink, update_objects
     from devlink.link.linker import Linker, LinkOptions
     from devlink.output.writer import pwrite_all, write_file
@@ -177,6 +178,9 @@ def worker(spec: dict) -> dict:
         # to what an update needs
         if hasattr(L, "compact_state"):
             L.compact_state()
+        # as a session does (Session.relink): the state is frozen, so the collector's
+        # passes do not walk it (an update's own objects are frozen with it)
+        freeze_state()
         return L
 
     # --- full link + memory

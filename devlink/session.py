@@ -10,7 +10,6 @@ updating the real output, which always holds the newest program (invariant 4).
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from devlink.build import compile_source, read_depfile
+from devlink.collector import freeze_state, unfreeze_state
 from devlink.errors import DevlinkError
 from devlink.link import state as st
 from devlink.session_safety import SafetyNet
@@ -167,13 +167,13 @@ class Session(SafetyNet):
         image = linker.link()
         write_file(self.output, image)
         del image
-        gc.unfreeze()                 # the previous state (if any) may be garbage now
+        unfreeze_state()              # the previous state (if any) may be garbage now
         linker.compact_state()
         self.linker = linker
         # The state lives as long as the session: frozen, the collector's full passes
         # (which a session's allocations trigger now and then) do not walk it again;
         # for Lua such a pass cost ~100 ms in the middle of an edit.
-        gc.freeze()
+        freeze_state()
         self._linked()
 
     # --- the child -----------------------------------------------------------------------

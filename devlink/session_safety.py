@@ -123,8 +123,8 @@ class SafetyNet:
         state is no longer frozen (Session.relink), so it can be collected."""
         self.stop()
         self.dwarf.close(wait=False)
-        import gc
-        gc.unfreeze()
+        from devlink.collector import unfreeze_state
+        unfreeze_state()
 
     # --- the guard ------------------------------------------------------------------------
     @property

@@ -21,7 +21,7 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.reader import read_object
-from devlink.collector import collector_paused
+from devlink.collector import collector_paused, state_frozen
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
@@ -90,7 +90,9 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     to None.  `live`: a program runs this layout, so code is never rewritten in place
     and freed room is not reused."""
     update = IncrementalUpdate(linker, changes, live)
-    with collector_paused():
+    # a session keeps its link state frozen (Session.relink): what the update adds
+    # to that state is frozen with it
+    with collector_paused(freeze_after=state_frozen()):
         try:
             return update.run()
         except NeedsFullLink as e:
@@ -406,6 +408,9 @@ class IncrementalUpdate:
             new_syms = symbols_by_atom(obj)
             obj.decl_keys = {}
             old_by_key = self.old_keys.get(name, {})
+            # when both versions' symbol tables name the same targets index by index
+            # (an edit inside function bodies), relocations compare as raw bytes
+            self.same_targets = old is not None and _target_keys(old) == _target_keys(obj)
             used_old = set()
             for atom in obj.atoms:
                 if atom is None or not atom.alive:
@@ -474,9 +479,9 @@ class IncrementalUpdate:
         by_obj: dict[str, list] = {}
         for entry in self.kept_same:
             by_obj.setdefault(entry[0].name, []).append(entry)
-        for name, entries in by_obj.items():
-            obj = entries[0][0]
-            same_ids = {id(e[1]) for e in entries}
+        for name, entries_ in by_obj.items():
+            obj = entries_[0][0]
+            same_ids = {id(e[1]) for e in entries_}
             nsec = len(obj.atoms)
             changed = np.zeros(nsec + 1, bool)
             for k, a in enumerate(obj.atoms):
@@ -487,40 +492,41 @@ class IncrementalUpdate:
             # the section each symbol-table entry lives in, and its offset there
             shndx = np.asarray(obj.st_shndx, np.int64)
             target = np.where((shndx > 0) & (shndx < nsec), shndx, nsec)
-            for i in range(obj.raw.first_global, len(obj.symbols)):
-                target[i] = nsec              # other objects' symbols: re-applied as moved globals
+            target[obj.raw.first_global:] = nsec     # globals: re-applied as moved globals
             values = np.asarray(obj.st_value, np.uint64).view(np.int64)
-            entries_of = {}                   # section -> entry offsets of its functions
-            for sym in obj.symbols:
-                if sym is not None and sym.file is obj and sym.type == C.STT_FUNC and 0 < sym.shndx < nsec:
-                    entries_of.setdefault(sym.shndx, set()).add(sym.value)
-            pending = [(e, e[1]) for e in entries if e[1].relocs is not None and len(e[1].relocs)]
-            progress = True
-            while progress and pending:
-                progress = False
-                still = []
-                for entry, atom in pending:
-                    rel = atom.relocs
-                    t = target[(rel["r_info"] >> 32).astype(np.int64)]
-                    hit = np.flatnonzero(changed[t])
-                    depends = False
-                    code = bool(atom.sh_flags & C.SHF_EXECINSTR)
-                    for j in hit.tolist():
-                        sec = int(t[j])
-                        if obj.atoms[sec].sh_flags & C.SHF_EXECINSTR:
-                            i = int(rel["r_info"][j] >> 32)
-                            entry_off = int(values[i]) + int(rel["r_addend"][j]) + (4 if code else 0)
-                            if entry_off in entries_of.get(sec, ()):
-                                continue      # a function's entry: reached through its stub
-                        depends = True
-                        break
-                    if not depends:
-                        still.append((entry, atom))
-                        continue
-                    progress = True
-                    changed[atom.shndx] = True
+            # function entries: section * 2**40 + offset (reached through their stubs)
+            entries = [sym.shndx << 40 | sym.value for sym in obj.symbols
+                       if sym is not None and sym.file is obj and sym.type == C.STT_FUNC and 0 < sym.shndx < nsec]
+            code_sec = np.zeros(nsec + 1, bool)
+            for k, a in enumerate(obj.atoms):
+                if a is not None and a.sh_flags & C.SHF_EXECINSTR:
+                    code_sec[k] = True
+            pending = [e for e in entries_ if e[1].relocs is not None and len(e[1].relocs)]
+            if not pending:
+                continue
+            # every pending atom's relocations as one table: the row's atom, the section
+            # it refers to, and whether that reference is a function's entry
+            rels = [e[1].relocs for e in pending]
+            row_atom = np.repeat(np.arange(len(pending)), [len(r) for r in rels])
+            whole = np.concatenate([r.view("<u8").reshape(-1, 3) for r in rels])
+            sym_idx = (whole[:, 1] >> 32).astype(np.int64)
+            t = target[sym_idx]
+            from_code = np.array([bool(e[1].sh_flags & C.SHF_EXECINSTR) for e in pending])[row_atom]
+            entry_off = values[sym_idx] + whole[:, 2].view(np.int64) + np.where(from_code, 4, 0)
+            is_entry = code_sec[t] & _member(t << 40 | entry_off, np.array(entries, np.int64))
+            candidate = ~is_entry
+            open_atom = np.ones(len(pending), bool)
+            while True:
+                hit = np.unique(row_atom[candidate & changed[t]])
+                hit = hit[open_atom[hit]]
+                if not len(hit):
+                    break
+                for k in hit.tolist():
+                    entry = pending[k]
+                    open_atom[k] = False
+                    changed[entry[1].shndx] = True
                     self._mark_changed(*entry)
-                pending = still
+                candidate &= open_atom[row_atom]
 
     def _mark_changed(self, obj: ObjectFile, atom: Atom, prev: Atom, name: str) -> None:
         code = bool(atom.sh_flags & C.SHF_EXECINSTR)
@@ -560,7 +566,7 @@ class IncrementalUpdate:
         code = bool(atom.sh_flags & C.SHF_EXECINSTR)
         names = [s.name for s in syms_by_atom.get(id(atom), [])] or [atom.name]
         if prev is not None:
-            same = prev.size == atom.size and bytes(prev.data) == bytes(atom.data) and _relocs_equal(prev, atom)
+            same = prev.size == atom.size and bytes(prev.data) == bytes(atom.data) and _relocs_equal(prev, atom, self.same_targets)
             fits = atom.size <= prev.capacity and atom.alignment <= prev.alignment
             if code:
                 # a changed function goes back in place only if no program can be
@@ -1066,14 +1072,18 @@ def _kind(atom: Atom) -> str:
     return "variable"
 
 
-def _relocs_equal(a: Atom, b: Atom) -> bool:
+def _relocs_equal(a: Atom, b: Atom, same_targets: bool = False) -> bool:
     """Same relocations: offsets, types and addends, and the same targets by name
-    (symbol indexes differ between two builds of an object)."""
+    (symbol indexes differ between two builds of an object).  `same_targets`: the two
+    objects' symbol tables name the same target at every index, so the records compare
+    as bytes."""
     ra, rb = a.relocs, b.relocs
     if ra is None or rb is None:
         return (ra is None or not len(ra)) and (rb is None or not len(rb))
     if len(ra) != len(rb):
         return False
+    if same_targets:
+        return ra.tobytes() == rb.tobytes()
     ua, ub = ra.view("<u8").reshape(-1, 3), rb.view("<u8").reshape(-1, 3)
     if ua[:, 0].tobytes() != ub[:, 0].tobytes() or ua[:, 2].tobytes() != ub[:, 2].tobytes() \
             or (ua[:, 1] & 0xFFFFFFFF).tobytes() != (ub[:, 1] & 0xFFFFFFFF).tobytes():
@@ -1094,6 +1104,15 @@ def _target_keys(obj: ObjectFile) -> list[str]:
                 keys.append(f"section:{obj.section_name(obj.st_shndx[i])}+{obj.st_value[i]}")
         obj._target_keys = keys
     return keys
+
+
+def _member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """`np.isin(values, keys)` by binary search (np.isin sorts both sides)."""
+    if not len(keys):
+        return np.zeros(len(values), bool)
+    keys = np.sort(keys)
+    k = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    return keys[k] == values
 
 
 def _subtable(t, rows: np.ndarray):
