@@ -244,6 +244,7 @@ class SafetyNet:
             self._push_undo(kind, gen, before, {})
             self.history.append(gen)
             return gen
+        self.updates_to_reclaim += 1
         before = self._take(changes)
         pwrite_all(self.output, [w for w in result.writes if not w.visible])
         pwrite_all(self.output, [w for w in result.writes if w.visible])

@@ -181,6 +181,24 @@ def test_undo_flips_cells_back_to_the_previous_atoms(tmp_path):
         lv.close()
 
 
+def test_idle_session_collects_what_updates_replaced(tmp_path):
+    """The link state is frozen for the collector, and so is what updates add to it:
+    records an update replaced stay unless the idle session collects them."""
+    lv = Live(tmp_path)
+    try:
+        lv.line()
+        assert lv.session.reclaim_memory() == 0            # nothing updated yet
+        for k in range(3):
+            assert lv.edit(f"return x + {k + 1};", f"return x + {k + 2};").patched
+        assert lv.session.updates_to_reclaim == 3
+        assert lv.session.reclaim_memory() > 100           # replaced symbols, atoms, tables
+        assert lv.session.reclaim_memory() == 0
+        a = int(field(lv.fresh(), "counter"))
+        assert int(field(lv.line(), "counter")) - a == 4   # and the program runs the last edit
+    finally:
+        lv.close()
+
+
 CRASH_EDIT = ("int value(int x) { return x + 1; }",
               "int value(int x) {\n    if (x > 5) { int *volatile p = 0; return *p; }\n    return x + 2;\n}")
 

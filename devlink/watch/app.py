@@ -49,6 +49,10 @@ class Terminal:
             self.stream.flush()
 
 
+#: seconds without a save after which a session collects what its updates replaced
+IDLE_RECLAIM_S = 2.0
+
+
 def build_args_from_config(cfg: cfgmod.ProjectConfig):
     from devlink.cli import parse_build_args
     args = parse_build_args(cfg.build_argv())
@@ -187,6 +191,7 @@ class WatchApp:
             self._notify()
             if self.keys:
                 restore_tty = self._start_keys()
+            last_change = time.monotonic()
             while not self.quit.is_set():
                 paths = watcher.next_batch(timeout=0.2)
                 self.batch_time = time.time()
@@ -194,7 +199,11 @@ class WatchApp:
                     self._run_commands()
                     if paths:
                         self._changed(paths)
+                        last_change = time.monotonic()
                     self._check_child()
+                    if self.session is not None and time.monotonic() - last_change > IDLE_RECLAIM_S:
+                        # nobody is saving: collect what the updates replaced
+                        self.session.reclaim_memory()
             return 0
         except KeyboardInterrupt:
             return 130
