@@ -160,9 +160,28 @@ def read_depfile(path: str) -> list[str]:
 
 
 def options_key(args, cc: str | None) -> str:
-    blob = json.dumps([__version__, cc, args.cflags, args.link_items, args.lib_dirs, args.export_dynamic,
-                       [os.path.abspath(s) for s in args.sources]])
+    """What makes a link state unusable when it changes: the compiler, flags, library
+    directories, -E.  Not the list of inputs: an added source file is an update (see
+    `_added_objects`)."""
+    blob = json.dumps([__version__, cc, args.cflags, args.lib_dirs, args.export_dynamic])
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def _same_items(manifest: dict, args) -> bool:
+    """The manifest was written for this command line's sources and link items."""
+    return (manifest.get("link_items") == list(args.link_items)
+            and manifest.get("source_list") == [os.path.abspath(s) for s in args.sources])
+
+
+def _added_objects(old_inputs: list[str], inputs: list[str]) -> list[str] | None:
+    """The objects `inputs` adds to `old_inputs` when nothing else changed (a new source
+    file): every old input still there, in the same order, and only `.o` files added.
+    None otherwise (an input removed or reordered, a library added: a full link)."""
+    old = set(old_inputs)
+    added = [p for p in inputs if p not in old]
+    if [p for p in inputs if p in old] != list(old_inputs) or any(not p.endswith(".o") for p in added):
+        return None
+    return added
 
 
 def build(args) -> None:
@@ -176,7 +195,8 @@ def build(args) -> None:
         if st.replay_journal(sdir, out, fault):
             _say(args, f"finished an interrupted update of {out}")
     manifest = st.load_manifest(sdir, notice=lambda m: print(f"devlink: {m}; relinking from scratch", file=sys.stderr))
-    if manifest is not None and manifest.get("options") == okey and _up_to_date(manifest, out):
+    if manifest is not None and manifest.get("options") == okey and _same_items(manifest, args) \
+            and _up_to_date(manifest, out):
         _say(args, f"{out} is up to date")
         return
     os.makedirs(os.path.join(sdir, "obj"), exist_ok=True)
@@ -229,11 +249,11 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
     from devlink.link.incremental import NeedsFullLink, update_objects
     from devlink.link.linker import LinkOptions, Linker
     hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l") and os.path.isfile(p)}
-    usable = (manifest is not None and manifest.get("options") == okey and manifest.get("inputs") == inputs
-              and os.path.exists(out))
+    added = _added_objects(manifest.get("inputs") or [], inputs) if manifest is not None else None
+    usable = manifest is not None and manifest.get("options") == okey and added is not None and os.path.exists(out)
     if manifest is not None and not usable:
         why = ("the build options changed" if manifest.get("options") != okey else
-               "the list of inputs changed" if manifest.get("inputs") != inputs else f"{out} is missing")
+               "an input was removed or reordered, or a library added" if added is None else f"{out} is missing")
         _say(args, f"full relink: {why}")
     if usable:
         changed = {p: h for p, h in hashes.items() if manifest.get("hashes", {}).get(p) != h}
@@ -313,4 +333,6 @@ def _save_manifest(sdir, args, inputs, hashes, okey, stamp_offset, stamp) -> Non
         if not p.startswith("-l") and p not in {s["obj"] for s in sources.values()}:
             stats[os.path.abspath(p)] = list(st.stat_key(p) or ())
     st.save_manifest(sdir, {"options": okey, "inputs": inputs, "hashes": hashes, "sources": sources,
+                            "link_items": list(args.link_items),
+                            "source_list": [os.path.abspath(s) for s in args.sources],
                             "stats": stats, "stamp_offset": stamp_offset, "stamp": stamp})

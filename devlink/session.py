@@ -179,6 +179,41 @@ class Session(SafetyNet):
         freeze_state()
         self._linked()
 
+    def add_source(self, src: str) -> Generation | None:
+        """A new source file joins the program: compiled, then added by an update like
+        an edit (the running program gets its functions and variables; nothing
+        restarts).  A compile or link error leaves the session as it was."""
+        a = self.args
+        i = len(a.sources)
+        saved = (list(a.sources), list(a.link_items), list(self.objects))
+        a.sources.append(src)
+        # after the other sources, before the libraries that follow them
+        last = max((k for k, x in enumerate(a.link_items) if x.startswith("@src:")), default=len(a.link_items) - 1)
+        a.link_items.insert(last + 1, f"@src:{i}")
+        self.objects.append(self._object_for(i, src))
+        try:
+            t0 = time.perf_counter()
+            self._compile([i])
+            with open(self.objects[i], "rb") as f:
+                data = f.read()
+            return self.apply_objects({self.objects[i]: data}, (time.perf_counter() - t0) * 1000)
+        except DevlinkError:
+            a.sources[:], a.link_items[:], self.objects[:] = saved
+            self.deps.pop(src, None)
+            raise
+
+    def link_unlinked(self) -> Generation | None:
+        """Objects compiled but left out by a failed update (a call to a function that a
+        file added since provides) are linked now."""
+        changes = {}
+        for p in self.objects:
+            if p in self.object_bytes and os.path.exists(p):
+                with open(p, "rb") as f:
+                    data = f.read()
+                if data != self.object_bytes[p]:
+                    changes[p] = data
+        return self.apply_objects(changes) if changes else None
+
     def reclaim_memory(self) -> int:
         """Collect what updates left behind.  The link state is frozen (relink), and so
         is what each update adds to it; the records an update replaced are garbage in

@@ -24,6 +24,7 @@ error that leaves the output byte-identical and runnable.
 from __future__ import annotations
 
 import io
+import os
 import json
 import random
 import re
@@ -1007,10 +1008,6 @@ def test_new_tls_variable_keeps_existing_offsets(tmp_path):
 ADD_FILE_MAIN = '#include <stdio.h>\nint f(void);%s\nint main(void) { printf("%%d\\n", f()%s); return 0; }\n'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG/limitation: adding a source file changes the options key (build.options_key hashes the "
-    "source list), so the manifest is discarded and the program is relinked from scratch; -v "
-    "prints no 'full relink: reason' line for it"))
 def test_adding_a_file_is_incremental(tmp_path):
     write(tmp_path, {"main.c": ADD_FILE_MAIN % ("", ""), "f.c": "int f(void) { return 1; }\n"})
     ok_build(tmp_path, "main.c", "f.c")
@@ -1018,6 +1015,28 @@ def test_adding_a_file_is_incremental(tmp_path):
     err = ok_build(tmp_path, "main.c", "f.c", "n.c")
     same_as_cc(tmp_path, "main.c", "f.c", "n.c")
     assert "updated prog" in err, f"adding n.c was not an incremental update; -v said: {err!r}"
+    # its debug info went into the room after each debug section: readers see a unit for it
+    check_readers_clean(tmp_path / "prog")
+    assert "n.c" in _cu_names(tmp_path / "prog")
+    # and the added file is an object like the others from now on: edited in place
+    (tmp_path / "n.c").write_text("int n(void) { return 40; }\n")
+    err = ok_build(tmp_path, "main.c", "f.c", "n.c")
+    assert "updated prog" in err, err
+    same_as_cc(tmp_path, "main.c", "f.c", "n.c")
+    check_readers_clean(tmp_path / "prog")
+    # nothing changed: up to date; a file taken away: a full link that says why
+    assert "up to date" in ok_build(tmp_path, "main.c", "f.c", "n.c")
+    (tmp_path / "main.c").write_text(ADD_FILE_MAIN % ("", ""))
+    err = ok_build(tmp_path, "main.c", "f.c")
+    assert "full relink: an input was removed" in err, err
+    same_as_cc(tmp_path, "main.c", "f.c")
+
+
+def _cu_names(path: Path) -> set[str]:
+    from elftools.elf.elffile import ELFFile
+    with open(path, "rb") as f:
+        dw = ELFFile(f).get_dwarf_info()
+        return {os.path.basename(cu.get_top_DIE().attributes["DW_AT_name"].value.decode()) for cu in dw.iter_CUs()}
 
 
 def test_verbose_says_why_it_relinks(tmp_path):

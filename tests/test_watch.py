@@ -108,13 +108,25 @@ def test_header_change_recompiles_its_dependents(project, watch):
     assert "main.c" in line and "message.c" in line, line
 
 
-def test_new_source_file_is_linked_in(project, watch):
+@pytest.mark.parametrize("first", ["new file", "caller"])
+def test_new_source_file_is_linked_in(project, watch, first):
+    """A new file joins the running program by an update (its state kept), whether it
+    is saved before the file that calls it or after (that save fails, then links)."""
     w = watch()
-    w.expect(r"^alpha ")
-    write(project / "extra.c", 'const char *extra_word(void) { return "extra"; }\n')
-    save_rename(project / "message.c", '#include "shape.h"\nconst char *extra_word(void);\n'
-                                       'const char *message(void) { return extra_word(); }\n')
-    w.expect(r"^extra ", timeout=40)
+    before = counter_after(w, "alpha")
+    new = lambda: save_rename(project / "extra.c", 'const char *extra_word(void) { return "extra"; }\n')  # noqa: E731
+    caller = lambda: save_rename(project / "message.c", '#include "shape.h"\nconst char *extra_word(void);\n'  # noqa: E731
+                                 'const char *message(void) { return extra_word(); }\n')
+    if first == "new file":
+        new()
+        w.expect_log(r"extra\.c \(new\) · 0 changed, 1 added")
+        caller()
+    else:
+        caller()
+        w.expect_log(r"undefined symbol: 'extra_word'")
+        new()
+    assert counter_after(w, "extra") > before, "the program restarted"
+    assert not any("rebuilding" in line for line in w.log), w.log
 
 
 def test_second_session_is_refused_with_pid_and_socket_is_private(project, watch):

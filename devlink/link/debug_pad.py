@@ -181,3 +181,25 @@ def apply_info_padding(info_buf, info_size: int, info_cap: int, abbrev_buf, abbr
     abbrev_buf[term:abbrev_cap] = bytes(abbrev_cap - term)
     abbrev_buf[term:term + len(pa)] = pa
     pad_info(info_buf, info_size, info_cap, code)
+
+
+def plan_object(atoms) -> tuple | None:
+    """Give one object's debug pieces (its non-allocated atoms) their capacity; returns
+    the .debug_info padding plan (info, abbrev, abbreviation code, table end) or None.
+    For a full link's objects and for an object an update adds."""
+    info = abbrev = None
+    for atom in atoms:
+        if atom.name == ".debug_info":
+            info = atom
+        elif atom.name == ".debug_abbrev":
+            abbrev = atom
+        elif atom.name in PADDING:
+            units = PADDING[atom.name][0]
+            if not units or last_unit_offset(atom.data, atom.size) is not None:
+                atom.capacity = debug_capacity(atom.name, atom.size)
+    if info is not None and abbrev is not None:
+        plan = plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
+        if plan is not None:
+            info.capacity, abbrev.capacity, code, term = plan
+            return info, abbrev, code, term
+    return None

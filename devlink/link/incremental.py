@@ -242,6 +242,19 @@ class IncrementalUpdate:
         replaced = set(self.old)
         new_defs: dict[str, tuple[ObjectFile, int]] = {}
         new_refs: dict[str, list[ObjectFile]] = {}
+        if len(self.new) == 1 and len(self.old) == 1:
+            name, obj = next(iter(self.new.items()))
+            old = self.old.get(name)
+            if old is not None and _same_globals(old, obj):
+                # the same names defined and referenced as by the version that is
+                # linked: what was checked for it holds for this one
+                first = old.raw.first_global
+                for sym, shndx, bind in zip(old.symbols[first:], obj.st_shndx[obj.raw.first_global:],
+                                            obj.sym_bind[obj.raw.first_global:].tolist()):
+                    if shndx != C.SHN_UNDEF and not (0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None):
+                        new_defs.setdefault(sym.name, (obj, bind))
+                self.new_defs = new_defs
+                return
         for obj in self.new.values():
             first = obj.raw.first_global
             names = obj.raw.symtab["st_name"].tolist()
@@ -267,8 +280,16 @@ class IncrementalUpdate:
                 if prev is None or (strong and prev[1] == C.STB_WEAK):
                     new_defs[name] = (obj, bind)
                 sym = table.get(name)
-                if strong and sym is not None and isinstance(sym.file, ObjectFile) and sym.file.name not in replaced \
-                        and sym.bind != C.STB_WEAK and sym.shndx != C.SHN_COMMON:
+                if sym is None or sym.file is None or (isinstance(sym.file, ObjectFile) and sym.file.name in replaced):
+                    continue
+                if isinstance(sym.file, SharedObject):
+                    # references to it were bound to the library at start
+                    raise NeedsFullLink(f"{obj.name} now defines {name!r}, which came from {sym.file.soname}")
+                if strong and (sym.bind == C.STB_WEAK or sym.shndx == C.SHN_COMMON):
+                    # the definition that wins moves: every reference to it changes
+                    raise NeedsFullLink(f"{obj.name} now defines {name!r}, which overrides the definition in "
+                                        f"{sym.file.name}")
+                if strong:
                     raise DevlinkError(f"duplicate definition of {name!r}: in {sym.file.name} and in {obj.name}; "
                                        f"make one of them static, or remove one")
         # names the new objects need
@@ -364,6 +385,12 @@ class IncrementalUpdate:
                 refs = L.symtab.referenced_by.get(name)
                 if refs:
                     L.symtab.referenced_by[name] = [o for o in refs if o is not obj]
+        # names that were undefined (weak: they read 0) and now get a definition: what
+        # refers to them is applied again, as to a moved global
+        for name in self.new_defs:
+            sym = L.symtab.globals.get(name)
+            if sym is not None and sym.file is None and id(sym) not in self.old_address:
+                self.old_address[id(sym)] = (sym, 0)
         for name, obj in self.new.items():
             L.symtab.add_object(obj)
         # every global named by a replaced object that is still undefined was checked
@@ -412,6 +439,7 @@ class IncrementalUpdate:
             # (an edit inside function bodies), relocations compare as raw bytes
             self.same_targets = old is not None and _target_keys(old) == _target_keys(obj)
             used_old = set()
+            new_debug: list[Atom] = []
             for atom in obj.atoms:
                 if atom is None or not atom.alive:
                     continue
@@ -432,7 +460,10 @@ class IncrementalUpdate:
                 if prev is not None:
                     used_old.add(id(prev))
                 if not (atom.sh_flags & C.SHF_ALLOC):
-                    self._place_debug(obj, atom)
+                    if old is None:
+                        new_debug.append(atom)
+                    else:
+                        self._place_debug(obj, atom)
                     continue
                 if out.name == ".eh_frame":
                     atom.alignment = min(atom.alignment, 4)
@@ -446,6 +477,8 @@ class IncrementalUpdate:
                     self._keep(atom, prev)
                     continue
                 self._place(obj, atom, prev, key, new_syms)
+            if new_debug:
+                self._append_debug(obj, new_debug)
             if old:
                 for a in old.atoms:
                     if a is None or a.output is None or id(a) in used_old:
@@ -555,6 +588,20 @@ class IncrementalUpdate:
         _replace(prev, atom)
         self.debug_replaced.add(id(prev))
         self.debug_atoms.append((atom, prev))
+
+    def _append_debug(self, obj: ObjectFile, atoms: list[Atom]) -> None:
+        """The debug pieces of an added object go at the end of their sections, in the
+        file room the full link left after each (readers see only `size` bytes)."""
+        debug_pad.plan_object(atoms)
+        for atom in atoms:
+            out = atom.output
+            start = (out.size + atom.alignment - 1) & ~(atom.alignment - 1)
+            if start + atom.capacity > out.limit:
+                raise NeedsFullLink(f"{obj.name}: no room left in {out.name} for its debug info")
+            atom.value = start
+            out.size = start + atom.capacity
+            _append(atom)
+            self.debug_atoms.append((atom, None))
 
     def _keep(self, atom: Atom, prev: Atom) -> None:
         atom.value = prev.value
@@ -1070,6 +1117,21 @@ def _kind(atom: Atom) -> str:
     if atom.sh_flags & C.SHF_EXECINSTR:
         return "function"
     return "variable"
+
+
+def _same_globals(old: ObjectFile, new: ObjectFile) -> bool:
+    """Both versions of an object have the same global symbols, in the same order: names,
+    bindings and types, and which are undefined (an edit inside functions)."""
+    fo, fn = old.raw.first_global, new.raw.first_global
+    if len(old.symbols) - fo != len(new.symbols) - fn or old.raw.strtab != new.raw.strtab:
+        return False
+    so, sn = old.raw.symtab[fo:], new.raw.symtab[fn:]
+    if not (np.array_equal(so["st_name"], sn["st_name"]) and np.array_equal(so["st_info"], sn["st_info"])):
+        return False
+    ko = np.asarray(old.st_shndx[fo:], np.int64)
+    kn = np.asarray(new.st_shndx[fn:], np.int64)
+    # (COMMON symbols take the slow path, which sends them to a full link)
+    return np.array_equal(ko == C.SHN_UNDEF, kn == C.SHN_UNDEF) and not (kn == C.SHN_COMMON).any()
 
 
 def _relocs_equal(a: Atom, b: Atom, same_targets: bool = False) -> bool:

@@ -895,24 +895,8 @@ class Linker:
         """Debug pieces get capacity (valid DWARF padding) so an edited object's debug
         info can be rewritten in place by an incremental update."""
         for obj in self.objects:
-            info = abbrev = None
-            for atom in obj.atoms:
-                if atom is None or atom.sh_flags & C.SHF_ALLOC:
-                    continue
-                if atom.name == ".debug_info":
-                    info = atom
-                elif atom.name == ".debug_abbrev":
-                    abbrev = atom
-                elif atom.name in debug_pad.PADDING:
-                    units = debug_pad.PADDING[atom.name][0]
-                    if not units or debug_pad.last_unit_offset(atom.data, atom.size) is not None:
-                        atom.capacity = debug_pad.debug_capacity(atom.name, atom.size)
-            obj.info_padding = None
-            if info is not None and abbrev is not None:
-                plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
-                if plan is not None:
-                    info.capacity, abbrev.capacity, code, term = plan
-                    obj.info_padding = (info, abbrev, code, term)
+            obj.info_padding = debug_pad.plan_object(
+                [a for a in obj.atoms if a is not None and not a.sh_flags & C.SHF_ALLOC])
 
     def _pad_debug(self, image: OutputImage) -> None:
         for obj in self.objects:
@@ -1012,12 +996,15 @@ class Linker:
         self.outputs[".symtab"].info = first_global
         stamp.synthetic = self.stamp_bytes()
         off = self.content_end
+        for o in debug:
+            o.room = S.debug_room(o.size)
+            o.limit = o.size + o.room
         for o in [stamp] + debug + tail + [shstr_out]:
             align = max(o.alignment, 1)
             off = (off + align - 1) & ~(align - 1)
             o.offset = off
             o.addr = 0
-            off += o.size
+            off += o.size + o.room
         shoff = (off + 7) & ~7
         image = OutputImage(ordered, Elf64_Ehdr.size + self.num_phdrs * Elf64_Phdr.size, shoff,
                             (len(ordered) + 1) * Elf64_Shdr.size)

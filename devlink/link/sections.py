@@ -126,6 +126,16 @@ ROOM_POLICY = {
 TLS_SLACK = (256, 0.25)
 
 
+#: file room after each debug section (not loaded: it costs only disk), for the debug
+#: pieces of an object an update adds
+DEBUG_ROOM = (16 * KiB, 1 / 16)
+
+
+def debug_room(size: int) -> int:
+    minimum, factor = DEBUG_ROOM
+    return max(minimum, int(size * factor))
+
+
 def room_for(name: str, size: int) -> int:
     policy = ROOM_POLICY.get(name)
     if policy is None:

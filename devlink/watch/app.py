@@ -227,18 +227,26 @@ class WatchApp:
             from devlink.build import cancel_compile
             cancel_compile(s.compiling, path)
 
-    def _affected(self, paths: set[str]) -> tuple[list[int], bool]:
-        """(indexes of sources to recompile, whether the source list/config changed)."""
+    def _affected(self, paths: set[str]) -> tuple[list[int], bool, list[str]]:
+        """(indexes of sources to recompile, whether the source list/config changed so
+        that the program is rebuilt, new source files to add)."""
         cfg = self.cfg
         config_files = {os.path.join(self.root, cfgmod.CONFIG_NAME), os.path.join(self.root, cfgmod.COMPILE_COMMANDS)}
         if paths & config_files:
-            return [], True
+            return [], True, []
         sources = set(cfg.sources)
+        added = []
         if cfg.source_globs is not None:
-            for p in paths:
-                if p.endswith(".c") and ((p not in sources and os.path.exists(p)) or (p in sources and not os.path.exists(p))):
-                    if p in sources or p in cfgmod.find_sources(self.root, cfg.source_globs):
-                        return [], True
+            found = None
+            for p in sorted(paths):
+                if not p.endswith(".c"):
+                    continue
+                if p in sources and not os.path.exists(p):
+                    return [], True, []               # a deleted source: rebuilt without it
+                if p not in sources and os.path.exists(p):
+                    found = cfgmod.find_sources(self.root, cfg.source_globs) if found is None else found
+                    if p in found:
+                        added.append(p)
         s = self.session
         indexes = []
         for i, src in enumerate(s.args.sources if s is not None else []):
@@ -247,19 +255,30 @@ class WatchApp:
             deps.add(src)
             if deps & paths:
                 indexes.append(i)
-        return indexes, False
+        return indexes, False, added
 
     def _changed(self, paths: set[str]) -> None:
-        indexes, reconfigure = self._affected(paths)
+        indexes, reconfigure, added = self._affected(paths)
         if reconfigure or self.session is None:
             self._rebuild("configuration or source list changed" if reconfigure else "retrying the build")
             return
-        if not indexes:
-            return
+        for src in added:
+            self._update(lambda s, src=src: s.add_source(src), os.path.relpath(src, self.root) + " (new)")
+            if src in self.session.args.sources:
+                self.cfg.sources.append(src)
+        if added and not indexes:
+            # an earlier save may have failed for want of what the new file defines
+            self._update(lambda s: s.link_unlinked(), "earlier saves")
+        if indexes:
+            s = self.session
+            self._update(lambda s: s.update(indexes),
+                         ", ".join(os.path.relpath(s.args.sources[i], self.root) for i in indexes))
+
+    def _update(self, step, names: str) -> None:
+        """Run one session update (`step(session)`), and say what it did."""
         s = self.session
-        names = ", ".join(os.path.relpath(s.args.sources[i], self.root) for i in indexes)
         try:
-            gen = s.update(indexes)
+            gen = step(s)
         except DevlinkError as e:
             from devlink.build import CompileCancelled
             if isinstance(e, CompileCancelled):
