@@ -1042,7 +1042,8 @@ class IncrementalUpdate:
         for name in self.old:
             if name not in self.new:
                 L.symtab_builder.drop_object(name)
-        old_globals = [s for o in self.old.values() for s in o.symbols[o.raw.first_global:] if s is not None]
+        # the globals the replaced objects defined (now defined elsewhere, or gone)
+        old_globals = [sym for sym, _ in self.old_address.values()]
         st, sr, sh = L.outputs[".symtab"], L.outputs[".strtab"], L.outputs[".shstrtab"]
         built = L._build_symtab(list(self.new.values()), old_globals, partial=True)
         if len(built) == 2:

@@ -29,7 +29,7 @@ from devlink.link.object_file import ObjectFile, SharedObject, bind_import
 from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, concat_tables, select_rows, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
-from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
+from devlink.link.symbol import EXTRA_OFFSET, Symbol, SymbolExtras, SymbolFlags
 from devlink.link.symtab import SymtabBuilder
 from devlink.link.synthetic import (
     CellSection, DynamicSection, DynamicSymbols, GotSection, GotTag, RelaDyn, StringTable, Stub, StubSection,
@@ -1091,14 +1091,28 @@ class Linker:
                     column[first:] = values[gi]
                 end = first
         start = 1 if obj in self.got.local_files or obj in self.files_with_local_specials else first
+        rows, values = [], []
+        by_name = SymbolFlags.IMPORT | SymbolFlags.GOT | SymbolFlags.GOTTP
+        placed = in_sec.tolist()
+        S_list, lo_list, hi_list = S_.tolist(), lo.tolist(), hi.tolist()
         for i in range(start, end):
             sym = symbols[i]
             if sym is None:
                 continue
-            if i >= first or sym.type == C.STT_GNU_IFUNC:
-                S_[i], G[i], Z[i], lo[i], hi[i] = self._symbol_values(sym, int(S_[i]), int(lo[i]), int(hi[i]))
+            if i >= first:
+                if sym.file is obj and sym.esym_index == i and placed[i] and not sym.flags & by_name \
+                        and sym.type != C.STT_GNU_IFUNC:
+                    continue              # this object's own definition: S, lo, hi as computed
+                rows.append(i)
+                values.append(self._symbol_values(sym, S_list[i], lo_list[i], hi_list[i]))
+            elif sym.type == C.STT_GNU_IFUNC:
+                rows.append(i)
+                values.append(self._symbol_values(sym, S_list[i], lo_list[i], hi_list[i]))
             elif sym.flags & (SymbolFlags.GOT | SymbolFlags.GOTTP):
                 G[i] = self._got_value(sym)
+        if rows:
+            cols = np.array(values, np.int64).T
+            S_[rows], G[rows], Z[rows], lo[rows], hi[rows] = cols
         return S_, G, Z, lo, hi
 
     def _symbol_values(self, sym: Symbol, S: int = 0, lo: int = 0, hi: int = 0) -> tuple:
@@ -1170,15 +1184,18 @@ class Linker:
             entry_addr, entry_stub = self._entry_table()
         else:
             stubs = set()
+            table, offset = self.extras.table, EXTRA_OFFSET["stub"]
             for obj in objects:
                 stubs.update(obj.stub_indexes)
                 for sym in obj.symbols:
                     if sym is not None and sym.flags & SymbolFlags.STUB and sym.atom is not None:
-                        stubs.add(self.extras.field(sym, "stub"))
-            pairs = sorted((s.atom.address + s.offset, self.stubs.address(i))
-                           for i in stubs for s in (self.stubs.stubs[i],) if s.atom is not None and s.cell >= 0)
-            arr = np.array(pairs, np.int64).reshape(-1, 2)
-            entry_addr, entry_stub = arr[:, 0].copy(), arr[:, 1].copy()
+                        stubs.add(table[sym.extra_index + offset])
+            self._entry_table()                  # stub_entry, built if it is not yet
+            idx = np.fromiter(stubs, np.int64, len(stubs))
+            entry = self.stub_entry[idx]
+            idx, entry = idx[entry != 0], entry[entry != 0]
+            order = np.argsort(entry, kind="stable")
+            entry_addr, entry_stub = entry[order], self.stubs.addr + 8 * idx[order]
         tls_start, _, _, tls_memsz, tls_align = tls_range(self.alloc_sections)
         return RelocContext(entry_addr, entry_stub, self.got.addr, arch.tls_tp(tls_start, tls_memsz, tls_align), tls_start)
 

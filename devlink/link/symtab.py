@@ -65,7 +65,8 @@ class SymtabBuilder:
         self.layout: dict = {}
         #: what changed since the last render
         self.dirty_blocks: set = set()
-        self.dirty_globals: set[int] = set()
+        #: global row -> its new (info, other, shndx, value, size), not yet stored
+        self.dirty_globals: dict[int, tuple] = {}
         self.reshaped = True
 
     # --- what goes in ----------------------------------------------------------------
@@ -142,17 +143,21 @@ class SymtabBuilder:
             self.pending_globals.append((name,) + row)
             self.reshaped = True
             return
-        self.dirty_globals.add(i)
+        self.dirty_globals[i] = row           # stored in bulk by _store_globals
+
+    def _store_globals(self) -> None:
+        """The updated global rows, into their block (one assignment per column)."""
+        if not self.dirty_globals:
+            return
+        self._flush_globals()
+        idx = np.fromiter(self.dirty_globals.keys(), np.int64, len(self.dirty_globals))
+        info, other, shndx, value, size = zip(*self.dirty_globals.values())
         r = self.global_block.rows
-        if i >= len(r):
-            self._flush_globals()
-            r = self.global_block.rows
-        info, other, shndx, value, size = row
-        r["st_info"][i] = info
-        r["st_other"][i] = other
-        r["st_shndx"][i] = shndx
-        r["st_value"][i] = value & 0xFFFFFFFFFFFFFFFF
-        r["st_size"][i] = size
+        r["st_info"][idx] = info
+        r["st_other"][idx] = other
+        r["st_shndx"][idx] = shndx
+        r["st_value"][idx] = np.array([v & 0xFFFFFFFFFFFFFFFF for v in value], np.uint64)
+        r["st_size"][idx] = size
 
     def _flush_globals(self) -> None:
         if self.pending_globals:
@@ -164,6 +169,7 @@ class SymtabBuilder:
         """(.symtab bytes, .strtab bytes, index of the first global)."""
         keyed = list(self.local_blocks.items()) + [("$stubs", self.stub_block), ("$got", self.got_block),
                                                    ("$linker", Block(*_columns(linker_rows)))]
+        self._store_globals()
         self._flush_globals()
         keyed.append(("$globals", self.global_block))
         parts = [np.zeros(1, SYM_DTYPE)]
@@ -194,6 +200,7 @@ class SymtabBuilder:
         .symtab and .strtab that changed; else None (render everything)."""
         if self.reshaped or self.pending_globals:
             return None
+        self._store_globals()
         sym_writes, str_writes = [], []
         for name in self.dirty_blocks:
             b = self.local_blocks[name]
