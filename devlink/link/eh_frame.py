@@ -140,13 +140,76 @@ def render_hdr(hdr_addr: int, eh_frame_addr: int, table, nslots: int) -> bytes:
     import numpy as np
     arr = np.asarray(table, np.int64).reshape(-1, 2)
     out = bytearray(HDR_HEADER + HDR_ENTRY * max(nslots, len(arr)))
-    struct.pack_into("<BBBBiI", out, 0, 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4, DW_EH_PE_udata4,
-                     DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), len(arr))
-    rel = arr - hdr_addr
+    out[:HDR_HEADER] = hdr_header(hdr_addr, eh_frame_addr, len(arr))
+    out[HDR_HEADER:HDR_HEADER + HDR_ENTRY * len(arr)] = hdr_rows(hdr_addr, arr)
+    return bytes(out)
+
+
+def hdr_header(hdr_addr: int, eh_frame_addr: int, count: int) -> bytes:
+    """The 12 bytes before the table: version, encodings, eh_frame_ptr, fde_count."""
+    return struct.pack("<BBBBiI", 1, DW_EH_PE_pcrel | DW_EH_PE_sdata4, DW_EH_PE_udata4,
+                       DW_EH_PE_datarel | DW_EH_PE_sdata4, eh_frame_addr - (hdr_addr + 4), count)
+
+
+def hdr_rows(hdr_addr: int, rows) -> bytes:
+    """Table entries: (initial location, FDE address), each relative to the header."""
+    rel = rows - hdr_addr
     if len(rel) and (rel.min() < -2**31 or rel.max() >= 2**31):
         raise DevlinkError(".eh_frame: an FDE covers code too far from the unwind table to index; an input's unwind table is corrupt")
-    out[HDR_HEADER:HDR_HEADER + 8 * len(rel)] = rel.astype("<i4").tobytes()
-    return bytes(out)
+    return rel.astype("<i4").tobytes()
+
+
+def update_hdr_table(table, removed, added, gap: int = 64):
+    """The sorted, one-per-address (initial location, FDE address) table with the
+    `removed` pairs taken out and the `added` ones put in (an added entry replaces the
+    one for the same address: newer code wins), and the [start, end) runs of its rows
+    that differ from `table`'s (what must be written).  Costs a copy of the table at
+    most, and only when an address comes or goes."""
+    import numpy as np
+    changed = []                       # rows replaced in place
+    shift = None                       # first row from which rows moved
+    if len(removed) and len(added):
+        # an address that gets a new entry needs no removal first (a replacement
+        # costs nothing; a removal and an insertion each copy the table)
+        removed = removed[~np.isin(removed[:, 0], added[:, 0])]
+    if len(removed) and len(table):
+        k = np.minimum(np.searchsorted(table[:, 0], removed[:, 0]), len(table) - 1)
+        hit = (table[k, 0] == removed[:, 0]) & (table[k, 1] == removed[:, 1])
+        if hit.any():
+            gone = np.unique(k[hit])
+            table = np.delete(table, gone, axis=0)
+            shift = int(gone[0])
+    if len(added):
+        # one entry per address among the added (the last wins)
+        rev = added[::-1]
+        _, first = np.unique(rev[:, 0], return_index=True)
+        added = rev[first]
+        k = np.searchsorted(table[:, 0], added[:, 0])
+        same = k < len(table)
+        same[same] = table[k[same], 0] == added[same, 0]
+        if same.any():
+            rows, fdes = k[same], added[same, 1]
+            differs = table[rows, 1] != fdes
+            if differs.any():
+                table = table.copy()
+                table[rows[differs], 1] = fdes[differs]
+                changed = rows[differs]
+        if (~same).any():
+            at = k[~same]
+            table = np.insert(table, at, added[~same], axis=0)
+            shift = int(at.min()) if shift is None else min(shift, int(at.min()))
+    runs = []
+    idx = np.sort(np.asarray(changed, np.int64))
+    if shift is not None:
+        idx = idx[idx < shift]
+    if len(idx):
+        breaks = np.flatnonzero(np.diff(idx) > gap)
+        starts = np.concatenate(([idx[0]], idx[breaks + 1]))
+        ends = np.concatenate((idx[breaks], [idx[-1]])) + 1
+        runs = list(zip(starts.tolist(), ends.tolist()))
+    if shift is not None and shift < len(table):
+        runs.append((shift, len(table)))
+    return table, runs
 
 
 #: a CIE + FDE for code entered like a function and left by a jump (the stubs): at

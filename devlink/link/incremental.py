@@ -961,12 +961,16 @@ class IncrementalUpdate:
         """Retire the replaced objects' FDEs and give the new objects' .eh_frame atoms
         their place (freed room first when no program runs this layout)."""
         ef = self.L.outputs[".eh_frame"]
+        #: (initial location, FDE address) of the FDEs taken out of the unwind table
+        self.retired_fdes: list[np.ndarray] = []
         # the replaced objects' FDEs: gone unless a program may still run that code
         for obj in self.old.values():
             for a in obj.atoms:
                 if a is None or a.output is not ef or a.slot < 0 or ef.atoms[a.slot] is not a:
                     continue
                 if not self.live:
+                    if a.fdes is not None and len(a.fdes):
+                        self.retired_fdes.append(a.fdes)
                     self._retire_fdes(a)
                     ef.free.append((a.value, a.capacity))
                     _remove(a)
@@ -982,19 +986,28 @@ class IncrementalUpdate:
             atom.fdes = np.array(eh_frame.fde_table(data, atom.address, atom.file.name), np.int64).reshape(-1, 2)
             self._emit(ef, atom.value, data, "rodata", visible=False)
         hdr = L.outputs[".eh_frame_hdr"]
-        parts = [a.fdes for a in ef.atoms if a is not None and a.fdes is not None and len(a.fdes)]
-        table = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
-        # one entry per code address: later atoms (newer code) win
-        rev = table[::-1]
-        _, first = np.unique(rev[:, 0], return_index=True)
-        table = rev[first]
+        old = getattr(L, "eh_hdr_table", None)
+        if old is None:                   # a state saved before the table was kept
+            parts = [a.fdes for a in ef.atoms if a is not None and a.fdes is not None and len(a.fdes)]
+            old = np.zeros((0, 2), np.int64)
+            table, runs = eh_frame.update_hdr_table(old, old, np.concatenate(parts) if parts else old)
+        else:
+            added = [a.fdes for a in self.eh_new if len(a.fdes)]
+            table, runs = eh_frame.update_hdr_table(
+                old, np.concatenate(self.retired_fdes) if self.retired_fdes else np.zeros((0, 2), np.int64),
+                np.concatenate(added) if added else np.zeros((0, 2), np.int64))
         size = eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * len(table)
         if size > hdr.limit:
             raise NeedsFullLink("section .eh_frame_hdr is out of reserved room")
         hdr.size = max(hdr.size, size)
         L.eh_frame_fdes = len(table)
-        data = eh_frame.render_hdr(hdr.addr, ef.addr, table, len(table))
-        self._emit(hdr, 0, data, "rodata", visible=True)
+        L.eh_hdr_table = table
+        # the header, then only the rows that changed (an edit's functions, and what
+        # it added at the end of the code)
+        self._emit(hdr, 0, eh_frame.hdr_header(hdr.addr, ef.addr, len(table)), "rodata", visible=True)
+        for start, end in runs:
+            self._emit(hdr, eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * start,
+                       eh_frame.hdr_rows(hdr.addr, table[start:end]), "rodata", visible=True)
 
     def _allocate_eh(self, atom: Atom) -> None:
         ef = atom.output

@@ -1338,6 +1338,8 @@ class Linker:
                 table.sort()
                 for atom in ef.atoms:
                     atom.fdes = np.array(atom.fdes, np.int64).reshape(-1, 2)
+            #: the table as written, kept for updates (eh_frame.update_hdr_table)
+            self.eh_hdr_table = np.array(table, np.int64).reshape(-1, 2)
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
