@@ -384,7 +384,7 @@ class IncrementalUpdate:
             for name in set(obj.ref_names):
                 refs = L.symtab.referenced_by.get(name)
                 if refs:
-                    L.symtab.referenced_by[name] = [o for o in refs if o is not obj]
+                    refs.pop(obj, None)
         # names that were undefined (weak: they read 0) and now get a definition: what
         # refers to them is applied again, as to a moved global
         for name in self.new_defs:
@@ -395,11 +395,17 @@ class IncrementalUpdate:
             L.symtab.add_object(obj)
         # every global named by a replaced object that is still undefined was checked
         # above: it is a weak reference or no longer used
-        order = {o.name: i for i, o in enumerate(L.objects)}
-        objects = [o for o in L.objects if o.name not in self.changes]
+        # the new version takes the old one's place in the link order; added ones go last
+        objects = L.objects
         for name, obj in self.new.items():
-            objects.insert(min(order.get(name, len(objects)), len(objects)), obj)
-        L.objects = objects
+            old = self.old.get(name)
+            if old is not None:
+                objects[objects.index(old)] = obj
+            else:
+                objects.append(obj)
+        gone = [o for n, o in self.old.items() if n not in self.new]
+        if gone:
+            L.objects = [o for o in objects if not any(o is g for g in gone)]
 
     # --- placement ------------------------------------------------------------------------
     def index_old_decls(self) -> None:
@@ -798,7 +804,6 @@ class IncrementalUpdate:
         L.edits = [e for e in L.edits if e[0].file is None or e[0].file.name not in self.changes]
         for obj in self.new.values():
             obj.table = L.scan_object(obj)
-        L.reloc_tables = [o.table for o in L.objects if getattr(o, "table", None) is not None]
         if len(L.copy_atoms) != copies_before:
             raise NeedsFullLink("an object now reads a shared library's variable directly (a COPY relocation); "
                                 "build it with -fPIC")
@@ -872,7 +877,6 @@ class IncrementalUpdate:
             if obj.table is not None:
                 obj.table = trimmed(obj.table)
             obj.compact()
-        L.reloc_tables = [o.table for o in L.objects if o.table is not None]
         # globals whose address changed: their references elsewhere are applied again
         for key, (sym, old_addr) in self.old_address.items():
             if sym.file is None:

@@ -1046,7 +1046,7 @@ class Linker:
             if obj.table is not None:
                 obj.table = trimmed(obj.table)
             obj.compact()
-        self.reloc_tables = [o.table for o in self.objects if o.table is not None]
+        self.reloc_tables = []           # the full link's pass is done; updates use obj.table
         gc.collect()
         _release_free_memory()
 
@@ -1161,13 +1161,18 @@ class Linker:
     def _entry_table(self):
         """Sorted function-entry addresses and their stubs (kept per stub in
         `stub_entry`, so an update only touches the entries it changes)."""
-        if getattr(self, "stub_entry", None) is None or len(self.stub_entry) < len(self.stubs.stubs):
-            self.stub_entry = np.array([s.atom.address + s.offset if s.atom is not None and s.cell >= 0 else 0
-                                        for s in self.stubs.stubs], np.int64)
+        self._stub_entries()
         idx = np.flatnonzero(self.stub_entry)
         entries = self.stub_entry[idx]
         order = np.argsort(entries, kind="stable")
         return entries[order], self.stubs.addr + 8 * idx[order].astype(np.int64)
+
+    def _stub_entries(self) -> np.ndarray:
+        """`stub_entry`: each stub's function entry (0: none), built on first use."""
+        if getattr(self, "stub_entry", None) is None or len(self.stub_entry) < len(self.stubs.stubs):
+            self.stub_entry = np.array([s.atom.address + s.offset if s.atom is not None and s.cell >= 0 else 0
+                                        for s in self.stubs.stubs], np.int64)
+        return self.stub_entry
 
     def set_stub_entry(self, index: int, addr: int) -> None:
         if getattr(self, "stub_entry", None) is None:
@@ -1190,9 +1195,8 @@ class Linker:
                 for sym in obj.symbols:
                     if sym is not None and sym.flags & SymbolFlags.STUB and sym.atom is not None:
                         stubs.add(table[sym.extra_index + offset])
-            self._entry_table()                  # stub_entry, built if it is not yet
             idx = np.fromiter(stubs, np.int64, len(stubs))
-            entry = self.stub_entry[idx]
+            entry = self._stub_entries()[idx]
             idx, entry = idx[entry != 0], entry[entry != 0]
             order = np.argsort(entry, kind="stable")
             entry_addr, entry_stub = entry[order], self.stubs.addr + 8 * idx[order]

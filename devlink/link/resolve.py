@@ -41,7 +41,7 @@ class SymbolTable:
     def __init__(self):
         self.globals: dict[str, Symbol] = {}
         #: names referenced by each object (for "undefined symbol" messages)
-        self.referenced_by: dict[str, list[ObjectFile]] = {}
+        self.referenced_by: dict[str, dict[ObjectFile, None]] = {}
 
     def get_or_create(self, name: str) -> Symbol:
         sym = self.globals.get(name)
@@ -91,7 +91,7 @@ class SymbolTable:
             if shndx == C.SHN_UNDEF:
                 if bind != C.STB_WEAK and sym.file is None:
                     sym.bind = C.STB_GLOBAL
-                self.referenced_by.setdefault(sym.name, []).append(obj)
+                self.referenced_by.setdefault(sym.name, {})[obj] = None   # an ordered set: removal is O(1)
                 obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
                 if bind == C.STB_WEAK:
                     obj.weak_refs.add(sym.name)
