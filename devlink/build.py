@@ -309,6 +309,7 @@ def _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault) 
     invisible = [w for w in result.writes if not w.visible]
     visible = [w for w in result.writes if w.visible]
     pwrite_all(out, invisible, fault=fault)
+    linker.finish_update()
     tmp = st.save_state(sdir, linker)
     fault("state")
     st.write_journal(sdir, visible, result.file_size)

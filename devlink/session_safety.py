@@ -276,6 +276,7 @@ class SafetyNet:
         self._push_undo(kind, gen, before, flips)
         self._remember_content()
         self.history.append(gen)
+        self.linker.finish_update()        # after the flip: nothing waits for it now
         return gen
 
     def _take(self, changes: dict[str, bytes]) -> dict[str, bytes]:

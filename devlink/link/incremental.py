@@ -89,6 +89,7 @@ def update_objects(linker: Linker, changes: dict[str, bytes | None], live: bool 
     """Replace the objects named in `changes` (bytes), add new ones, remove those mapped
     to None.  `live`: a program runs this layout, so code is never rewritten in place
     and freed room is not reused."""
+    linker.finish_update()          # the previous update's deferred work, if nobody did it
     update = IncrementalUpdate(linker, changes, live)
     # a session keeps its link state frozen (Session.relink): what the update adds
     # to that state is frozen with it
@@ -873,10 +874,9 @@ class IncrementalUpdate:
             for a in atoms:
                 if a.output.name == ".eh_frame":
                     self.eh_buffers[id(a)] = bytes(buf[pos[id(a)]:pos[id(a)] + a.size])
-        for obj in self.new.values():
-            if obj.table is not None:
-                obj.table = trimmed(obj.table)
-            obj.compact()
+        # trimming their tables and dropping their debug bytes can wait until the
+        # program has the new code (Linker.finish_update)
+        L.uncompacted.extend(self.new.values())
         # globals whose address changed: their references elsewhere are applied again
         for key, (sym, old_addr) in self.old_address.items():
             if sym.file is None:

@@ -99,6 +99,8 @@ class Linker:
         self.atom_order = 0
         #: relocation tables per object, worked out by scan_relocations
         self.reloc_tables: list[dict] = []
+        #: objects an update linked and has not compacted yet (see finish_update)
+        self.uncompacted: list = []
         #: byte edits from relaxations: (atom, offset, bytes)
         self.edits: list[tuple[Atom, int, bytes]] = []
         self.exec_stack = False
@@ -1049,6 +1051,19 @@ class Linker:
         self.reloc_tables = []           # the full link's pass is done; updates use obj.table
         gc.collect()
         _release_free_memory()
+
+    def finish_update(self) -> None:
+        """The part of an incremental update no output byte waits for: trim the new
+        objects' relocation tables and compact them (as compact_state did at the full
+        link).  A session calls it once the program runs the new code; the next
+        update calls it first in any case."""
+        pending = getattr(self, "uncompacted", None)
+        if pending:
+            self.uncompacted = []
+            for obj in pending:
+                if obj.table is not None:
+                    obj.table = trimmed(obj.table)
+                obj.compact()
 
     def stamp_bytes(self) -> bytes:
         """The generation stamp: which link state this file belongs to, and which
