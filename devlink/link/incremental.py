@@ -435,6 +435,8 @@ class IncrementalUpdate:
         self.kept_same: list[tuple] = []
         self.debug_atoms: list[tuple[Atom, Atom | None]] = []
         self.debug_replaced: set[int] = set()
+        #: the replaced objects' debug pieces, by section name
+        self.old_debug: dict[str, dict[str, Atom]] = {}
         self.eh_new: list[Atom] = []
         for name, obj in self.new.items():
             old = self.old.get(name)
@@ -444,7 +446,7 @@ class IncrementalUpdate:
             old_by_key = self.old_keys.get(name, {})
             # when both versions' symbol tables name the same targets index by index
             # (an edit inside function bodies), relocations compare as raw bytes
-            self.same_targets = old is not None and _target_keys(old) == _target_keys(obj)
+            self.same_targets = old is not None and _same_symbol_table(old, obj)
             used_old = set()
             new_debug: list[Atom] = []
             for atom in obj.atoms:
@@ -585,7 +587,15 @@ class IncrementalUpdate:
         old = self.old.get(obj.name)
         prev = None
         if old is not None:
-            prev = next((a for a in old.atoms if a is not None and a.name == atom.name and a.output is atom.output), None)
+            pieces = self.old_debug.get(obj.name)
+            if pieces is None:
+                pieces = self.old_debug[obj.name] = {}
+                for a in old.atoms:
+                    if a is not None and not a.sh_flags & C.SHF_ALLOC and a.output is not None:
+                        pieces.setdefault(a.name, a)
+            prev = pieces.get(atom.name)
+            if prev is not None and prev.output is not atom.output:
+                prev = None
         if prev is None:
             raise NeedsFullLink(f"{obj.name}: new debug section {atom.name}")
         if atom.size > prev.capacity or (atom.size != prev.capacity and atom.name not in debug_pad.PADDING) \
@@ -1135,6 +1145,25 @@ def _kind(atom: Atom) -> str:
     if atom.sh_flags & C.SHF_EXECINSTR:
         return "function"
     return "variable"
+
+
+def _same_symbol_table(old: ObjectFile, new: ObjectFile) -> bool:
+    """Every symbol-table index of both versions names the same target (what
+    `_target_keys` would give, compared in bulk): same strings, names, types, sections
+    (by name) and, for section symbols, offsets."""
+    so, sn = old.raw.symtab, new.raw.symtab
+    if len(so) != len(sn) or old.raw.strtab != new.raw.strtab:
+        return False
+    for column in ("st_name", "st_info"):
+        if not np.array_equal(so[column], sn[column]):
+            return False
+    if not np.array_equal(np.asarray(old.st_shndx, np.int64), np.asarray(new.st_shndx, np.int64)):
+        return False
+    sections = (so["st_info"] & 0xF) == C.STT_SECTION
+    if not np.array_equal(so["st_value"][sections], sn["st_value"][sections]):
+        return False
+    names = old.section_names if old.section_names is not None else [s.name if s else None for s in old.raw.sections]
+    return names == [s.name for s in new.raw.sections]
 
 
 def _same_globals(old: ObjectFile, new: ObjectFile) -> bool:
