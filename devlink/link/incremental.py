@@ -166,6 +166,9 @@ class IncrementalUpdate:
         self.moved: set[int] = set()
         #: relocated bytes of the new objects' .eh_frame atoms
         self.eh_buffers: dict[int, bytes] = {}
+        #: replaced object -> its previous version, when both symbol tables name the same
+        #: targets at the same indexes (set by check_symbols)
+        self.like: dict[str, ObjectFile] = {}
         #: set when the link state starts to change (a NeedsFullLink before leaves it whole)
         self.state_changed = False
 
@@ -247,6 +250,8 @@ class IncrementalUpdate:
             name, obj = next(iter(self.new.items()))
             old = self.old.get(name)
             if old is not None and _same_globals(old, obj):
+                if _same_symbol_table(old, obj):
+                    self.like[name] = old
                 # the same names defined and referenced as by the version that is
                 # linked: what was checked for it holds for this one
                 first = old.raw.first_global
@@ -393,7 +398,7 @@ class IncrementalUpdate:
             if sym is not None and sym.file is None and id(sym) not in self.old_address:
                 self.old_address[id(sym)] = (sym, 0)
         for name, obj in self.new.items():
-            L.symtab.add_object(obj)
+            L.symtab.add_object(obj, like=self.like.get(name))
         # every global named by a replaced object that is still undefined was checked
         # above: it is a weak reference or no longer used
         # the new version takes the old one's place in the link order; added ones go last
@@ -446,7 +451,7 @@ class IncrementalUpdate:
             old_by_key = self.old_keys.get(name, {})
             # when both versions' symbol tables name the same targets index by index
             # (an edit inside function bodies), relocations compare as raw bytes
-            self.same_targets = old is not None and _same_symbol_table(old, obj)
+            self.same_targets = name in self.like
             used_old = set()
             new_debug: list[Atom] = []
             for atom in obj.atoms:

@@ -50,8 +50,13 @@ class SymbolTable:
             sym.bind = C.STB_WEAK  # until a strong reference is seen
         return sym
 
-    def add_object(self, obj: ObjectFile) -> None:
-        """Bind `obj`'s symbols: locals get their own records, globals go by name."""
+    def add_object(self, obj: ObjectFile, like: ObjectFile | None = None) -> None:
+        """Bind `obj`'s symbols: locals get their own records, globals go by name.
+        `like`: the object's previous version, whose symbol table has the same names at
+        the same indexes (an edit inside functions): names and global records are taken
+        from it instead of decoded and looked up."""
+        if like is not None:
+            return self._add_like(obj, like)
         raw = obj.raw
         symtab = raw.symtab
         names = symtab["st_name"].tolist()
@@ -96,6 +101,48 @@ class SymbolTable:
                 if bind == C.STB_WEAK:
                     obj.weak_refs.add(sym.name)
                 vis = obj.st_other[i] & 3
+                if vis and (not sym.visibility or vis < sym.visibility):
+                    sym.visibility = vis
+                continue
+            if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+                continue  # defined in a section devlink drops (duplicate COMDAT)
+            self._define(sym, obj, i, shndx, bind)
+
+    def _add_like(self, obj: ObjectFile, like: ObjectFile) -> None:
+        shndxs = obj.st_shndx
+        types = obj.sym_type.tolist()
+        binds = obj.sym_bind.tolist()
+        syms = obj.symbols
+        old = like.symbols
+        first_global = obj.raw.first_global
+        for i in range(1, first_global):
+            prev = old[i]
+            if prev is None:
+                t = types[i]
+                if t == C.STT_SECTION or t == C.STT_FILE or shndxs[i] == C.SHN_UNDEF or not obj.raw.sym_name(i):
+                    continue
+                name = obj.raw.sym_name(i)
+            else:
+                name = prev.name
+            if shndxs[i] == C.SHN_UNDEF:
+                continue
+            sym = new_local_symbol(obj, i, name)
+            if sym.atom is None and 0 < shndxs[i] < C.SHN_LORESERVE:
+                continue  # in a discarded section
+            syms[i] = sym
+        st_other = obj.st_other
+        for i in range(first_global, len(syms)):
+            sym = syms[i] = old[i]
+            shndx = shndxs[i]
+            bind = binds[i]
+            if shndx == C.SHN_UNDEF:
+                if bind != C.STB_WEAK and sym.file is None:
+                    sym.bind = C.STB_GLOBAL
+                self.referenced_by.setdefault(sym.name, {})[obj] = None
+                obj.ref_names.append(sym.name)
+                if bind == C.STB_WEAK:
+                    obj.weak_refs.add(sym.name)
+                vis = st_other[i] & 3
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis
                 continue
