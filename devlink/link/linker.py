@@ -865,7 +865,8 @@ class Linker:
             tbss.alignment = 8
             tls = [tbss]
         tls_memsz = sum(o.size for o in tls)
-        last_tls = tls[-1] if tls[-1].name == ".tbss" or len(tls) == 1 else next(o for o in tls if o.name == ".tbss")
+        # the slack goes after the zero-filled part (any TLS output, if there is none)
+        last_tls = next((o for o in tls if o.name == ".tbss"), tls[-1])
         last_tls.room = S.tls_slack(tls_memsz)
         alloc = [o for o in self.outputs.values() if o.is_alloc]
         placements = {}
