@@ -173,15 +173,18 @@ def _same_items(manifest: dict, args) -> bool:
             and manifest.get("source_list") == [os.path.abspath(s) for s in args.sources])
 
 
-def _added_objects(old_inputs: list[str], inputs: list[str]) -> list[str] | None:
-    """The objects `inputs` adds to `old_inputs` when nothing else changed (a new source
-    file): every old input still there, in the same order, and only `.o` files added.
-    None otherwise (an input removed or reordered, a library added: a full link)."""
-    old = set(old_inputs)
+def _object_changes(old_inputs: list[str], inputs: list[str]) -> tuple[list[str], list[str]] | None:
+    """(objects added, objects removed) going from `old_inputs` to `inputs`, when that
+    is all that changed (a source file added or deleted): the inputs both lists have
+    are in the same order, and only `.o` files come or go.  None otherwise (inputs
+    reordered, a library added or removed: a full link)."""
+    old, new = set(old_inputs), set(inputs)
     added = [p for p in inputs if p not in old]
-    if [p for p in inputs if p in old] != list(old_inputs) or any(not p.endswith(".o") for p in added):
+    removed = [p for p in old_inputs if p not in new]
+    if [p for p in inputs if p in old] != [p for p in old_inputs if p in new] \
+            or any(not p.endswith(".o") for p in added + removed):
         return None
-    return added
+    return added, removed
 
 
 def build(args) -> None:
@@ -249,11 +252,11 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
     from devlink.link.incremental import NeedsFullLink, update_objects
     from devlink.link.linker import LinkOptions, Linker
     hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l") and os.path.isfile(p)}
-    added = _added_objects(manifest.get("inputs") or [], inputs) if manifest is not None else None
-    usable = manifest is not None and manifest.get("options") == okey and added is not None and os.path.exists(out)
+    moves = _object_changes(manifest.get("inputs") or [], inputs) if manifest is not None else None
+    usable = manifest is not None and manifest.get("options") == okey and moves is not None and os.path.exists(out)
     if manifest is not None and not usable:
         why = ("the build options changed" if manifest.get("options") != okey else
-               "an input was removed or reordered, or a library added" if added is None else f"{out} is missing")
+               "the inputs were reordered, or a library added or removed" if moves is None else f"{out} is missing")
         _say(args, f"full relink: {why}")
     if usable:
         changed = {p: h for p, h in hashes.items() if manifest.get("hashes", {}).get(p) != h}
@@ -265,7 +268,7 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
             print(f"devlink: {out} does not match its link state (changed outside devlink, or an interrupted "
                   f"update); relinking from scratch", file=sys.stderr)
             usable = False
-    if usable and not changed:
+    if usable and not changed and not moves[1]:
         _save_manifest(sdir, args, inputs, hashes, okey, manifest["stamp_offset"], manifest["stamp"])
         return
     if usable:
@@ -276,7 +279,7 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
             linker = None
         if linker is not None:
             try:
-                changes = {}
+                changes = {p: None for p in moves[1]}          # objects no longer linked
                 for p in changed:
                     with open(p, "rb") as f:
                         changes[p] = f.read()

@@ -203,3 +203,38 @@ def plan_object(atoms) -> tuple | None:
             info.capacity, abbrev.capacity, code, term = plan
             return info, abbrev, code, term
     return None
+
+
+# --- a removed object's pieces: units that describe nothing -------------------------------
+
+DW_TAG_compile_unit = 0x11
+DW_UT_compile = 0x01
+#: the two abbreviations of an empty unit: 1 = a compile unit with children and no
+#: attributes, 2 = the padding DIE
+_EMPTY_ABBREVS = b"\x01" + bytes([DW_TAG_compile_unit, 1]) + b"\x00\x00"
+
+
+def empty_info_abbrevs(capacity: int) -> bytes | None:
+    """An abbreviation table for `empty_info_unit`, padded with zeros to `capacity`."""
+    table = _EMPTY_ABBREVS + padding_abbrev(2)
+    return table + bytes(capacity - len(table)) if len(table) <= capacity else None
+
+
+def empty_info_unit(capacity: int, abbrev_offset: int) -> bytes | None:
+    """A DWARF 5 compile unit of exactly `capacity` bytes whose root DIE has no
+    attributes and one child, the padding DIE (abbreviations of `empty_info_abbrevs`
+    at `abbrev_offset` in .debug_abbrev)."""
+    header = struct.pack("<IHBBI", capacity - 4, 5, DW_UT_compile, 8, abbrev_offset)
+    room = capacity - len(header) - 2              # the root DIE's code and its children's end
+    if room < MIN_INFO_PAD:
+        return None
+    return header + b"\x01" + padding_die(2, room) + b"\x00"
+
+
+def empty_aranges(capacity: int, info_offset: int) -> bytes | None:
+    """A .debug_aranges set for the unit at `info_offset` with no address ranges: the
+    header, then (0, 0) tuples to `capacity`."""
+    header = struct.pack("<IHIBB", capacity - 4, 2, info_offset, 8, 0) + bytes(4)   # tuples 16-aligned
+    if capacity < len(header) + 16:
+        return None
+    return header + bytes(capacity - len(header))

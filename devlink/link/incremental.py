@@ -494,27 +494,56 @@ class IncrementalUpdate:
             if new_debug:
                 self._append_debug(obj, new_debug)
             if old:
-                for a in old.atoms:
-                    if a is None or a.output is None or id(a) in used_old:
-                        continue
-                    if not (a.sh_flags & C.SHF_ALLOC):
-                        if id(a) not in self.debug_replaced:
-                            raise NeedsFullLink(f"{name}: debug section {a.name} disappeared")
-                        continue
-                    if a.output.name in FROZEN_OUTPUTS:
-                        raise NeedsFullLink(f"{name}: section {a.name} was removed (a constructor or destructor)")
-                    if a.output.name == ".eh_frame":
-                        continue
-                    self._free(a)
-                    for sym in old_syms.get(id(a), []):
-                        if sym.bind != C.STB_LOCAL and sym.name in self.new_defs:
-                            continue
-                        self.result.removed.append(DeclChange(sym.name, name, _kind(a), a.address, None, a.size, 0))
-                    _remove(a)
+                self._drop_unused(name, old, used_old)
         for name, old in self.old.items():
             if name not in self.new:
-                raise NeedsFullLink(f"{name} was removed from the program")
+                # a removed object: all of it goes; its debug pieces describe nothing
+                self._drop_unused(name, old, set())
+                self._blank_debug(old)
         self.propagate_changes()
+
+    def _drop_unused(self, name: str, old: ObjectFile, used: set[int]) -> None:
+        """The atoms of the previous version that nothing took the place of: their room
+        is freed and their named decls reported removed."""
+        old_syms = self.old_syms.get(name, {})
+        removed = name not in self.new
+        for a in old.atoms:
+            if a is None or a.output is None or id(a) in used:
+                continue
+            if not (a.sh_flags & C.SHF_ALLOC):
+                if id(a) not in self.debug_replaced and not removed:
+                    raise NeedsFullLink(f"{name}: debug section {a.name} disappeared")
+                continue
+            if a.output.name in FROZEN_OUTPUTS:
+                raise NeedsFullLink(f"{name}: section {a.name} was removed (a constructor or destructor)")
+            if a.output.name == ".eh_frame":
+                continue
+            self._free(a)
+            for sym in old_syms.get(id(a), []):
+                if sym.bind != C.STB_LOCAL and sym.name in self.new_defs:
+                    continue
+                self.result.removed.append(DeclChange(sym.name, name, _kind(a), a.address, None, a.size, 0))
+            _remove(a)
+
+    def _blank_debug(self, old: ObjectFile) -> None:
+        """A removed object's compile unit becomes an empty one (its abbreviations and
+        address ranges with it), so no reader maps code to it any more; its line
+        program and lists stay, valid and unreferenced."""
+        pieces = {a.name: a for a in old.atoms if a is not None and not a.sh_flags & C.SHF_ALLOC and a.output is not None}
+        info, abbrev = pieces.get(".debug_info"), pieces.get(".debug_abbrev")
+        if info is None:
+            return
+        if abbrev is None:
+            raise NeedsFullLink(f"{old.name}: .debug_info without .debug_abbrev")
+        blank = {".debug_info": debug_pad.empty_info_unit(info.capacity, abbrev.value),
+                 ".debug_abbrev": debug_pad.empty_info_abbrevs(abbrev.capacity)}
+        if ".debug_aranges" in pieces:
+            blank[".debug_aranges"] = debug_pad.empty_aranges(pieces[".debug_aranges"].capacity, info.value)
+        for sec, data in blank.items():
+            if data is None:
+                raise NeedsFullLink(f"{old.name}: its {sec} has no room for an empty unit")
+            atom = pieces[sec]
+            self._emit(atom.output, atom.value, data, "meta", visible=True)
 
     def propagate_changes(self) -> None:
         """An atom whose input is unchanged still changes when it refers, other than
