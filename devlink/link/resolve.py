@@ -93,20 +93,24 @@ class SymbolTable:
             bind = binds[i]
             if bind == C.STB_LOCAL:
                 raise DevlinkError(f"{obj.name}: local symbol {name!r} is listed among the globals (index {i}); the object is corrupt")
-            if shndx == C.SHN_UNDEF:
-                if bind != C.STB_WEAK and sym.file is None:
-                    sym.bind = C.STB_GLOBAL
-                self.referenced_by.setdefault(sym.name, {})[obj] = None   # an ordered set: removal is O(1)
-                obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
-                if bind == C.STB_WEAK:
-                    obj.weak_refs.add(sym.name)
-                vis = obj.st_other[i] & 3
-                if vis and (not sym.visibility or vis < sym.visibility):
-                    sym.visibility = vis
-                continue
-            if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
-                continue  # defined in a section devlink drops (duplicate COMDAT)
-            self._define(sym, obj, i, shndx, bind)
+            self._bind_global(sym, obj, i, shndx, bind)
+
+    def _bind_global(self, sym: Symbol, obj: ObjectFile, i: int, shndx: int, bind: int) -> None:
+        """`obj`'s global entry `i` (record `sym`): a reference, or a definition."""
+        if shndx == C.SHN_UNDEF:
+            if bind != C.STB_WEAK and sym.file is None:
+                sym.bind = C.STB_GLOBAL
+            self.referenced_by.setdefault(sym.name, {})[obj] = None   # an ordered set: removal is O(1)
+            obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
+            if bind == C.STB_WEAK:
+                obj.weak_refs.add(sym.name)
+            vis = obj.st_other[i] & 3
+            if vis and (not sym.visibility or vis < sym.visibility):
+                sym.visibility = vis
+            return
+        if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+            return  # defined in a section devlink drops (duplicate COMDAT)
+        self._define(sym, obj, i, shndx, bind)
 
     def _add_like(self, obj: ObjectFile, like: ObjectFile) -> None:
         shndxs = obj.st_shndx
@@ -130,25 +134,9 @@ class SymbolTable:
             if sym.atom is None and 0 < shndxs[i] < C.SHN_LORESERVE:
                 continue  # in a discarded section
             syms[i] = sym
-        st_other = obj.st_other
         for i in range(first_global, len(syms)):
-            sym = syms[i] = old[i]
-            shndx = shndxs[i]
-            bind = binds[i]
-            if shndx == C.SHN_UNDEF:
-                if bind != C.STB_WEAK and sym.file is None:
-                    sym.bind = C.STB_GLOBAL
-                self.referenced_by.setdefault(sym.name, {})[obj] = None
-                obj.ref_names.append(sym.name)
-                if bind == C.STB_WEAK:
-                    obj.weak_refs.add(sym.name)
-                vis = st_other[i] & 3
-                if vis and (not sym.visibility or vis < sym.visibility):
-                    sym.visibility = vis
-                continue
-            if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
-                continue  # defined in a section devlink drops (duplicate COMDAT)
-            self._define(sym, obj, i, shndx, bind)
+            syms[i] = old[i]
+            self._bind_global(old[i], obj, i, shndxs[i], binds[i])
 
     def _define(self, sym: Symbol, obj: ObjectFile, i: int, shndx: int, bind: int) -> None:
         new_rank = RANK_COMMON if shndx == C.SHN_COMMON else (RANK_WEAK if bind == C.STB_WEAK else RANK_STRONG)
