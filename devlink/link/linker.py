@@ -1060,6 +1060,12 @@ class Linker:
                 obj.table = trimmed(obj.table)
             obj.compact()
         self.reloc_tables = [o.table for o in self.objects if o.table is not None]
+        # .symtab/.strtab as written: an update renders them again from the builder's
+        # blocks (whole, or only the changed rows), never from these bytes
+        for name in (".symtab", ".strtab"):
+            out = self.outputs.get(name)
+            if out is not None and out.synthetic:
+                out.synthetic = b""
         gc.collect()
         _release_free_memory()
 
