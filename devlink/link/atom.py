@@ -46,7 +46,8 @@ class Atom:
         self.relocs = relocs
         #: False for discarded sections (duplicate COMDAT groups)
         self.alive = True
-        #: the section contents (empty for NOBITS)
+        #: the section contents (empty for NOBITS): a view into the object's bytes, or
+        #: bytes of its own once the object is compacted
         self.data = data
         #: init/fini priority (from `.init_array.NNNNN`), 65536 when none
         self.priority = 65536
@@ -63,14 +64,18 @@ class Atom:
 
     def __getstate__(self):
         state = {k: getattr(self, k) for k in self.__slots__}
-        # bytes of an input section are a view into its object; restored on load
-        state["data"] = bytes(self.data) if self.file is None else None
+        # bytes of an input section are a view into its object, restored on load; a
+        # compacted object's atoms own their bytes (see ObjectFile.compact)
+        if self.file is None:
+            state["data"] = bytes(self.data)
+        elif not isinstance(self.data, bytes):
+            state["data"] = None
         return state
 
     def __setstate__(self, state):
         for k, v in state.items():
             setattr(self, k, v)
-        if self.data is not None:
+        if self.data is not None and self.file is None:
             self.data = memoryview(self.data)
 
     @property

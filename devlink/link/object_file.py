@@ -12,6 +12,8 @@ from devlink.link.symbol import Symbol, SymbolFlags
 
 #: non-allocated sections that are kept in the output (with relocations applied)
 EMPTY_VIEW = memoryview(b"")
+#: the bytes of a compacted atom whose contents an update never reads
+EMPTY_BYTES = b""
 _STATIC_SUFFIX = __import__("re").compile(r"\.\d+$")
 
 
@@ -48,7 +50,8 @@ class ObjectFile:
         self._target_keys = None
         #: atoms by decl key (set when an update placed this object)
         self.decl_keys = None
-        #: section names, once `compact` dropped the other section records
+        #: section names by index once `compact` dropped the section records (None for
+        #: a section that made no atom and that no symbol names)
         self.section_names = None
         #: function-scope statics by DWARF identity (see static_keys), and the bytes
         #: to read them from once compacted
@@ -150,59 +153,67 @@ class ObjectFile:
         return keys
 
     def compact(self) -> None:
-        """Keep only the bytes an update still needs once this object is linked: its
-        code and data sections and their relocations.  Debug info and unwind tables are
-        read again from the object's next version; dropping them here is most of an
-        object's size."""
+        """Keep only what an update still needs once this object is linked: its code and
+        data bytes and their relocations, the symbol table, the names of the sections a
+        symbol names.  Debug info and unwind tables are read again from the object's next
+        version; dropping them here is most of an object's size.  Each kept atom gets
+        its own `bytes` (a view into a shared buffer costs a 184-byte header per atom),
+        and the section headers go (nothing reads them once the atoms exist)."""
         from devlink.elf.reader import RELA_DTYPE
         raw = self.raw
         if self._static_keys is None and self.has_function_statics():
             self._full_data = raw.data      # its DWARF is read when an update needs it
         keep = []
         for atom in self.atoms:
-            if atom is None or not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
+            if atom is None:
                 continue
-            keep.append(atom)
-        buf = bytearray()
-        places = []
-        for atom in keep:
-            start = len(buf)
-            buf += atom.data
-            rel_start = len(buf)
-            if atom.relocs is not None and len(atom.relocs):
-                buf += atom.relocs.tobytes()
-            places.append((atom, start, rel_start))
-        data = bytes(buf)
-        view = memoryview(data)
-        for atom, start, rel_start in places:
-            sec = raw.sections[atom.shndx]
-            sec.sh_offset = start
-            atom.data = view[start:start + atom.size]
-            if atom.relocs is not None and len(atom.relocs):
-                atom.relocs = np.frombuffer(data, RELA_DTYPE, len(atom.relocs), rel_start)
-        kept = {a.shndx for a in keep}
-        # dropped sections keep only their names
-        self.section_names = [sec.name for sec in raw.sections]
-        raw.sections = [sec if sec.index in kept else None for sec in raw.sections]
-        for atom in self.atoms:
-            if atom is not None and atom.shndx not in kept:
-                atom.data = EMPTY_VIEW
+            if not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
+                atom.data = EMPTY_BYTES
                 atom.relocs = None
-        raw.symtab = raw.symtab.copy()
+                continue
+            atom.data = bytes(atom.data)
+            if atom.relocs is not None and len(atom.relocs):
+                keep.append(atom)
+            else:
+                atom.relocs = None
+        # relocations: one buffer per object, each atom's table a view into it
+        if keep:
+            data = b"".join([atom.relocs.tobytes() for atom in keep])
+            start = 0
+            for atom in keep:
+                n = len(atom.relocs)
+                atom.relocs = np.frombuffer(data, RELA_DTYPE, n, start)
+                start += n * RELA_DTYPE.itemsize
+        # the names a symbol-table entry can ask for (section symbols, and symbols of
+        # sections that made no atom): other sections' names go with their headers
+        named = set(np.unique(np.asarray(self.st_shndx, np.int64)).tolist())
+        self.section_names = [atom.name if atom is not None else
+                              (sec.name if i in named else None)
+                              for i, (sec, atom) in enumerate(zip(raw.sections, self.atoms))]
+        raw.sections = []
+        # the symbol table, copied out of the file's bytes; the per-symbol columns are
+        # views of it (no second copy)
+        symtab = raw.symtab = raw.symtab.copy()
+        if raw.symtab_shndx is not None:
+            raw.symtab_shndx = raw.symtab_shndx.copy()
+        self.st_value = symtab["st_value"]
+        self.st_size = symtab["st_size"]
+        self.st_other = symtab["st_other"]
+        shndx = np.asarray(self.st_shndx, np.int64)
+        if (symtab["st_shndx"] == shndx).all():
+            self.st_shndx = symtab["st_shndx"]
+        else:                               # SHN_XINDEX entries, resolved
+            self.st_shndx = shndx
         raw.relocs = {}
         raw.rela_offsets = {}
-        raw.data = data
+        raw.data = EMPTY_BYTES
         raw.view = None
-        # the symbol columns, packed (they are read in bulk from here on)
-        self.st_value = np.array(self.st_value, np.uint64)
-        self.st_size = np.array(self.st_size, np.uint64)
-        self.st_other = np.array(self.st_other, np.uint8)
-        self.st_shndx = np.array(self.st_shndx, np.int64)
 
     def section_name(self, shndx: int) -> str:
-        if 0 < shndx < len(self.raw.sections):
-            if self.section_names is not None:
+        if self.section_names is not None:
+            if 0 < shndx < len(self.section_names):
                 return self.section_names[shndx]
+        elif 0 < shndx < len(self.raw.sections):
             return self.raw.sections[shndx].name
         return f"[{shndx}]"
 
