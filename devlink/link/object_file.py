@@ -21,6 +21,21 @@ def is_debug_section(name: str) -> bool:
     return name.startswith(".debug_") or name.startswith(".zdebug_")
 
 
+class SectionPlace:
+    """What a section header still says once its atom exists: where the bytes are in
+    the file (read by `RawObject.section_bytes` and by relaxation), and the name.  Half
+    the size of the header record, and a link holds one per atom."""
+
+    __slots__ = ("name", "sh_type", "sh_offset", "sh_size")
+
+    def __init__(self, name: str, sh_type: int, sh_offset: int, sh_size: int):
+        self.name = name
+        self.sh_type = sh_type
+        #: file offset of the section's bytes
+        self.sh_offset = sh_offset
+        self.sh_size = sh_size
+
+
 class ObjectFile:
     """One relocatable object: its atoms and its symbol table, resolved."""
 
@@ -72,36 +87,58 @@ class ObjectFile:
         self.st_shndx = shndx.tolist()
 
     def create_atoms(self, order: int) -> int:
-        """Make an atom for every section that goes to the output."""
+        """Make an atom for every section that goes to the output.  The headers of the
+        other sections are dropped here (unless a symbol names the section): about half
+        of an object's sections are relocation tables, and a link holds every object's
+        headers at once."""
         raw = self.raw
         for sec in raw.sections:
             if sec.sh_type == C.SHT_GROUP:
                 self._read_group(sec)
+        skipped = []
         for sec in raw.sections:
             t = sec.sh_type
             if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
                      C.SHT_SYMTAB_SHNDX):
+                skipped.append(sec.index)
                 continue
             name = sec.name
             if name == ".note.GNU-stack":
                 self.exec_stack = bool(sec.sh_flags & C.SHF_EXECINSTR)
+                skipped.append(sec.index)
                 continue
             if sec.sh_flags & C.SHF_EXCLUDE:
+                skipped.append(sec.index)
                 continue
             if not (sec.sh_flags & C.SHF_ALLOC):
                 if not is_debug_section(name):
+                    skipped.append(sec.index)
                     continue  # .comment, .note.*, .llvm_addrsig...: not needed at run time
             elif name == ".note.gnu.property":
+                skipped.append(sec.index)
                 continue  # devlink does not claim IBT/SHSTK for the whole program
             if sec.sh_flags & C.SHF_COMPRESSED:
                 raise DevlinkError(f"{self.name}: section {name} is compressed; rebuild without -gz")
             if sec.sh_addralign and sec.sh_addralign & (sec.sh_addralign - 1):
                 raise DevlinkError(f"{self.name}: section {name} has alignment {sec.sh_addralign}, not a power of two; the object is corrupt")
+            if t != C.SHT_NOBITS and sec.sh_flags & C.SHF_ALLOC and name != ".eh_frame":
+                # code and data: bytes of their own, the form `compact` keeps (smaller
+                # than a view's 184-byte header for a typical function, and no copy later)
+                data = bytes(raw.data[sec.sh_offset:sec.sh_offset + sec.sh_size])
+            else:
+                data = raw.section_bytes(sec)
             atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
-                        raw.section_bytes(sec), raw.relocs.get(sec.index))
+                        data, raw.relocs.get(sec.index))
             atom.input_order = order
             order += 1
             self.atoms[sec.index] = atom
+            raw.sections[sec.index] = SectionPlace(name, t, sec.sh_offset, sec.sh_size)
+        if skipped:
+            named = set(self.st_shndx)
+            sections = raw.sections
+            for i in skipped:
+                if i not in named:
+                    sections[i] = None
         return order
 
     def _read_group(self, sec) -> None:
@@ -188,7 +225,7 @@ class ObjectFile:
         # sections that made no atom): other sections' names go with their headers
         named = set(np.unique(np.asarray(self.st_shndx, np.int64)).tolist())
         self.section_names = [atom.name if atom is not None else
-                              (sec.name if i in named else None)
+                              (sec.name if sec is not None and i in named else None)
                               for i, (sec, atom) in enumerate(zip(raw.sections, self.atoms))]
         raw.sections = []
         # the symbol table, copied out of the file's bytes; the per-symbol columns are
@@ -213,7 +250,7 @@ class ObjectFile:
         if self.section_names is not None:
             if 0 < shndx < len(self.section_names):
                 return self.section_names[shndx]
-        elif 0 < shndx < len(self.raw.sections):
+        elif 0 < shndx < len(self.raw.sections) and self.raw.sections[shndx] is not None:
             return self.raw.sections[shndx].name
         return f"[{shndx}]"
 
