@@ -111,8 +111,8 @@ class Linker:
         self.generation = 1
         #: identifies this link's state (a full link makes a new one)
         self.link_id = os.urandom(16).hex()
-        #: stub index by decl key: a function keeps its stub across edits
-        self.stub_by_key: dict[tuple, int] = {}
+        #: stub index by `stub_key`: a function keeps its stub across edits
+        self.stub_by_key: dict[str | tuple, int] = {}
         #: crtend.o/crtn.o: they close .eh_frame and .init/.fini, so they stay last
         self.post_objects: list[ObjectFile] = []
         #: objects whose local symbols need per-symbol address work (IFUNCs)
@@ -419,10 +419,11 @@ class Linker:
     def create_stubs(self) -> None:
         """A stub + cell for every function entry in .text (aliases share one)."""
         text = self.outputs.get(".text")
-        by_entry: dict[tuple[int, int], int] = {}
         stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
         set_extra = self.extras.set_field
         for obj in self.objects:
+            # an object's functions are in its own atoms: the entries seen are per object
+            by_entry: dict[tuple[int, int], int] = {}
             for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     self._ifunc_stub(obj, sym)
@@ -434,7 +435,8 @@ class Linker:
                 index = by_entry.get(key)
                 if index is None:
                     index = by_entry[key] = len(stubs)
-                    stubs.append(Stub(sym, atom, sym.value, len(cells)))
+                    cell = len(cells)
+                    stubs.append(Stub(sym, atom, sym.value, index if cell == index else cell))
                     cells.append(index)
                     stub_by_key[stub_key(obj, sym)] = index
                     obj.stub_indexes.append(index)
@@ -1505,11 +1507,12 @@ def function_definitions(obj: ObjectFile):
             yield sym
 
 
-def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
-    """How a function is recognised across edits: by name if global, else by file+name."""
+def stub_key(obj: ObjectFile, sym: Symbol) -> str | tuple:
+    """How a function is recognised across edits: by its name (the symbol's own string,
+    no tuple per function) if global, else by (file, name)."""
     if sym.bind == C.STB_LOCAL:
         return (obj.name, sym.name)
-    return ("", sym.name)
+    return sym.name
 
 
 #: libraries and archives parsed in this process, by path, checked by size and mtime:

@@ -22,7 +22,7 @@ import struct
 import sys
 import threading
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 JOURNAL_MAGIC = b"DLJRNL01"
 
 
