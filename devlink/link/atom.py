@@ -51,7 +51,8 @@ class Atom:
         self.data = data
         #: init/fini priority (from `.init_array.NNNNN`), 65536 when none
         self.priority = 65536
-        #: position in link order (for a stable sort)
+        #: position in link order, for the stable sort of .init_array/.fini_array/
+        #: .preinit_array (0 for other atoms: nothing sorts them by it)
         self.input_order = 0
         #: for an .eh_frame atom: (initial location, FDE address) of its FDEs
         self.fdes = None

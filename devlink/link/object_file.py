@@ -15,6 +15,10 @@ EMPTY_VIEW = memoryview(b"")
 #: the bytes of a compacted atom whose contents an update never reads
 EMPTY_BYTES = b""
 _STATIC_SUFFIX = __import__("re").compile(r"\.\d+$")
+#: sections that go to .init_array/.fini_array/.preinit_array (see sections.output_name):
+#: the link sorts those by (priority, input order)
+_ARRAY_TYPES = (C.SHT_INIT_ARRAY, C.SHT_FINI_ARRAY, C.SHT_PREINIT_ARRAY)
+_ARRAY_PREFIXES = (".init_array", ".fini_array", ".preinit_array")
 
 
 def is_debug_section(name: str) -> bool:
@@ -129,7 +133,8 @@ class ObjectFile:
                 data = raw.section_bytes(sec)
             atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
                         data, raw.relocs.get(sec.index))
-            atom.input_order = order
+            if t in _ARRAY_TYPES or name.startswith(_ARRAY_PREFIXES):
+                atom.input_order = order    # only these are sorted by it (an int per atom)
             order += 1
             self.atoms[sec.index] = atom
             raw.sections[sec.index] = SectionPlace(name, t, sec.sh_offset, sec.sh_size)
