@@ -8,6 +8,7 @@ from devlink.elf import consts as C
 from devlink.elf.reader import RawObject, RawSharedObject
 from devlink.errors import DevlinkError
 from devlink.link.atom import Atom
+from devlink.link.relocs import share_records
 from devlink.link.symbol import Symbol, SymbolFlags
 
 #: non-allocated sections that are kept in the output (with relocations applied)
@@ -218,14 +219,24 @@ class ObjectFile:
                 keep.append(atom)
             else:
                 atom.relocs = None
-        # relocations: one buffer per object, each atom's table a view into it
+        # relocations: one array per object, each atom's records a slice of it; the
+        # relocation table's atoms first, in its order, so its input columns can be
+        # views of the same records (see relocs.share_records)
+        table = self.table
         if keep:
-            data = b"".join([atom.relocs.tobytes() for atom in keep])
+            if table is not None:
+                in_table = {id(a) for a in table.atoms}
+                keep = list(table.atoms) + [a for a in keep if id(a) not in in_table]
+            records = np.concatenate([atom.relocs for atom in keep]).view(RELA_DTYPE)
             start = 0
             for atom in keep:
                 n = len(atom.relocs)
-                atom.relocs = np.frombuffer(data, RELA_DTYPE, n, start)
-                start += n * RELA_DTYPE.itemsize
+                atom.relocs = records[start:start + n]
+                start += n
+            if table is not None:
+                self.table = share_records(table, records)
+        elif table is not None:
+            self.table = share_records(table, np.zeros(0, RELA_DTYPE))
         # the names a symbol-table entry can ask for (section symbols, and symbols of
         # sections that made no atom): other sections' names go with their headers
         named = set(np.unique(np.asarray(self.st_shndx, np.int64)).tolist())
