@@ -23,6 +23,18 @@ RANK_SHARED = 4
 RANK_UNDEF = 5
 
 
+#: 0, 1, 2...: shared int objects for symbol-table indexes (see _indexes)
+_INDEX_INTS: list[int] = []
+
+
+def _indexes(n: int) -> list[int]:
+    """0..n-1 (at least), as the same int objects for every object: a symbol record
+    keeps its index, and each int past 256 that `range` makes is a new 32-byte object."""
+    if len(_INDEX_INTS) < n:
+        _INDEX_INTS.extend(range(len(_INDEX_INTS), n))
+    return _INDEX_INTS[:n]
+
+
 def _rank(sym: Symbol) -> int:
     if sym.file is None:
         return RANK_UNDEF
@@ -40,8 +52,9 @@ class SymbolTable:
 
     def __init__(self):
         self.globals: dict[str, Symbol] = {}
-        #: names referenced by each object (for "undefined symbol" messages)
-        self.referenced_by: dict[str, list[ObjectFile]] = {}
+        #: the objects that reference each name (for "undefined symbol" messages and
+        #: updates): a tuple for the first user, a list once there are more
+        self.referenced_by: dict[str, tuple | list[ObjectFile]] = {}
 
     def get_or_create(self, name: str) -> Symbol:
         sym = self.globals.get(name)
@@ -61,7 +74,7 @@ class SymbolTable:
         strtab = raw.strtab
         syms = obj.symbols
         first_global = raw.first_global
-        for i in range(1, len(symtab)):
+        for i in _indexes(len(symtab))[1:]:
             t = types[i]
             if i < first_global:
                 if t == C.STT_SECTION or t == C.STT_FILE:
@@ -91,7 +104,14 @@ class SymbolTable:
             if shndx == C.SHN_UNDEF:
                 if bind != C.STB_WEAK and sym.file is None:
                     sym.bind = C.STB_GLOBAL
-                self.referenced_by.setdefault(sym.name, []).append(obj)
+                refs = self.referenced_by.get(sym.name)
+                if refs is None:
+                    # most names have one or two users: a tuple until there are two
+                    self.referenced_by[sym.name] = (obj,)
+                elif type(refs) is tuple:
+                    self.referenced_by[sym.name] = [*refs, obj]
+                else:
+                    refs.append(obj)
                 obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
                 if bind == C.STB_WEAK:
                     obj.weak_refs.add(sym.name)
