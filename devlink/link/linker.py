@@ -126,19 +126,17 @@ class Linker:
     def restore_after_load(self) -> None:
         """Point input atoms back at their bytes inside their objects."""
         for obj in self.objects:
-            raw = obj.raw
             for atom in obj.atoms:
                 if atom is not None and atom.data is None:
-                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                    atom.data = obj.atom_bytes(atom)
             if obj.table is not None:
                 for atom in obj.table.atoms:
                     if atom.data is None:
-                        atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                        atom.data = obj.atom_bytes(atom)
         for out in self.outputs.values():
             for atom in out.atoms:
                 if atom is not None and atom.data is None and atom.file is not None:
-                    raw = atom.file.raw
-                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                    atom.data = atom.file.atom_bytes(atom)
 
     # ------------------------------------------------------------------------------------
     def link(self) -> OutputImage:
@@ -555,7 +553,7 @@ class Linker:
         if got_mask.any():
             # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
             # defined in the program: no GOT entry, one load less
-            sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
+            sec_off = np.array([a.offset for a in atoms], np.int64)
             fpos = sec_off[aidx] + offs
             data = np.frombuffer(obj.raw.data, np.uint8)
             ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)

@@ -11,7 +11,7 @@ from devlink.link.atom import Atom
 from devlink.link.relocs import share_records
 from devlink.link.symbol import Symbol, SymbolFlags
 
-#: non-allocated sections that are kept in the output (with relocations applied)
+#: the contents of an atom that has none (NOBITS)
 EMPTY_VIEW = memoryview(b"")
 #: the bytes of a compacted atom whose contents an update never reads
 EMPTY_BYTES = b""
@@ -24,21 +24,6 @@ _ARRAY_PREFIXES = (".init_array", ".fini_array", ".preinit_array")
 
 def is_debug_section(name: str) -> bool:
     return name.startswith(".debug_") or name.startswith(".zdebug_")
-
-
-class SectionPlace:
-    """What a section header still says once its atom exists: where the bytes are in
-    the file (read by `RawObject.section_bytes` and by relaxation), and the name.  Half
-    the size of the header record, and a link holds one per atom."""
-
-    __slots__ = ("name", "sh_type", "sh_offset", "sh_size")
-
-    def __init__(self, name: str, sh_type: int, sh_offset: int, sh_size: int):
-        self.name = name
-        self.sh_type = sh_type
-        #: file offset of the section's bytes
-        self.sh_offset = sh_offset
-        self.sh_size = sh_size
 
 
 class ObjectFile:
@@ -92,16 +77,23 @@ class ObjectFile:
         self.st_shndx = shndx.tolist()
 
     def create_atoms(self, order: int) -> int:
-        """Make an atom for every section that goes to the output.  The headers of the
-        other sections are dropped here (unless a symbol names the section): about half
-        of an object's sections are relocation tables, and a link holds every object's
-        headers at once."""
+        """Make an atom for every section that goes to the output.  Section headers are
+        dropped here (unless a symbol names the section, or it is in a COMDAT group): an
+        atom holds what its header said, about half of an object's sections are
+        relocation tables, and a link holds every object at once."""
         raw = self.raw
         for sec in raw.sections:
             if sec.sh_type == C.SHT_GROUP:
                 self._read_group(sec)
+        # an atom holds what its header said (but a COMDAT member that is discarded
+        # keeps its name); other sections' headers go unless a symbol names them
+        sections = raw.sections
+        named = set(self.st_shndx)
+        grouped = {m for _, members in self.comdat_groups for m in members}
         skipped = []
-        for sec in raw.sections:
+        if raw.view is None:
+            raw.view = memoryview(raw.data)
+        for sec in sections:
             t = sec.sh_type
             if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
                      C.SHT_SYMTAB_SHNDX):
@@ -130,22 +122,32 @@ class ObjectFile:
                 # code and data: bytes of their own, the form `compact` keeps (smaller
                 # than a view's 184-byte header for a typical function, and no copy later)
                 data = bytes(raw.data[sec.sh_offset:sec.sh_offset + sec.sh_size])
+            elif t == C.SHT_NOBITS:
+                data = EMPTY_VIEW
             else:
-                data = raw.section_bytes(sec)
+                data = raw.view[sec.sh_offset:sec.sh_offset + sec.sh_size]
             atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
                         data, raw.relocs.get(sec.index))
             if t in _ARRAY_TYPES or name.startswith(_ARRAY_PREFIXES):
                 atom.input_order = order    # only these are sorted by it (an int per atom)
             order += 1
             self.atoms[sec.index] = atom
-            raw.sections[sec.index] = SectionPlace(name, t, sec.sh_offset, sec.sh_size)
-        if skipped:
-            named = set(self.st_shndx)
-            sections = raw.sections
-            for i in skipped:
-                if i not in named:
-                    sections[i] = None
+            atom.offset = sec.sh_offset
+            if sec.index not in grouped:
+                sections[sec.index] = None
+        for i in skipped:
+            if i not in named:
+                sections[i] = None
         return order
+
+    def atom_bytes(self, atom: Atom) -> memoryview:
+        """The bytes of `atom` in this object's file (a view)."""
+        if atom.is_nobits:
+            return memoryview(b"")
+        raw = self.raw
+        if raw.view is None:
+            raw.view = memoryview(raw.data)
+        return raw.view[atom.offset:atom.offset + atom.size]
 
     def _read_group(self, sec) -> None:
         raw = self.raw
@@ -199,10 +201,11 @@ class ObjectFile:
         """Keep only what an update still needs once this object is linked: its code and
         data bytes and their relocations, the symbol table, the names of the sections a
         symbol names.  Debug info and unwind tables are read again from the object's next
-        version; dropping them here is most of an object's size.  Each kept atom gets
-        its own `bytes` (a view into a shared buffer costs a 184-byte header per atom),
-        and the section headers go (nothing reads them once the atoms exist)."""
+        version; dropping them here is most of an object's size.  Code and data atoms
+        already own their bytes (see create_atoms); the section headers go."""
         from devlink.elf.reader import RELA_DTYPE
+        if self.section_names is not None:
+            return                          # compacted already
         raw = self.raw
         if self._static_keys is None and self.has_function_statics():
             self._full_data = raw.data      # its DWARF is read when an update needs it
@@ -210,6 +213,7 @@ class ObjectFile:
         for atom in self.atoms:
             if atom is None:
                 continue
+            atom.offset = 0                 # the file's bytes are gone
             if not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
                 atom.data = EMPTY_BYTES
                 atom.relocs = None
@@ -266,8 +270,11 @@ class ObjectFile:
         if self.section_names is not None:
             if 0 < shndx < len(self.section_names):
                 return self.section_names[shndx]
-        elif 0 < shndx < len(self.raw.sections) and self.raw.sections[shndx] is not None:
-            return self.raw.sections[shndx].name
+        elif 0 < shndx < len(self.raw.sections):
+            if self.atoms[shndx] is not None:
+                return self.atoms[shndx].name
+            if self.raw.sections[shndx] is not None:
+                return self.raw.sections[shndx].name
         return f"[{shndx}]"
 
 
