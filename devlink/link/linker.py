@@ -29,6 +29,7 @@ from devlink.link.object_file import ObjectFile, SharedObject, bind_import
 from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, concat_tables, select_rows, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
+from devlink.link.shared_ints import index as shared_index, indexes
 from devlink.link.symbol import Symbol, SymbolExtras, SymbolFlags
 from devlink.link.symtab import SymtabBuilder
 from devlink.link.synthetic import (
@@ -432,7 +433,7 @@ class Linker:
                 key = (id(atom), sym.value)
                 index = by_entry.get(key)
                 if index is None:
-                    index = by_entry[key] = len(stubs)
+                    index = by_entry[key] = shared_index(len(stubs))
                     cell = len(cells)
                     stubs.append(Stub(sym, atom, sym.value, index if cell == index else cell))
                     cells.append(index)
@@ -839,7 +840,7 @@ class Linker:
                 continue
             cursor = 0
             pad_code = out.name == ".text"
-            for slot, atom in enumerate(out.atoms):
+            for slot, atom in zip(indexes(len(out.atoms)), out.atoms):   # shared ints
                 atom.slot = slot
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)

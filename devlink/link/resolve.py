@@ -13,6 +13,7 @@ from __future__ import annotations
 from devlink.elf import consts as C
 from devlink.errors import DevlinkError
 from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
+from devlink.link.shared_ints import indexes
 from devlink.link.symbol import Symbol, SymbolFlags
 
 # rank of a definition: lower wins
@@ -21,18 +22,6 @@ RANK_WEAK = 2
 RANK_COMMON = 3
 RANK_SHARED = 4
 RANK_UNDEF = 5
-
-
-#: 0, 1, 2...: shared int objects for symbol-table indexes (see _indexes)
-_INDEX_INTS: list[int] = []
-
-
-def _indexes(n: int) -> list[int]:
-    """0..n-1 (at least), as the same int objects for every object: a symbol record
-    keeps its index, and each int past 256 that `range` makes is a new 32-byte object."""
-    if len(_INDEX_INTS) < n:
-        _INDEX_INTS.extend(range(len(_INDEX_INTS), n))
-    return _INDEX_INTS[:n]
 
 
 def _rank(sym: Symbol) -> int:
@@ -74,7 +63,7 @@ class SymbolTable:
         strtab = raw.strtab
         syms = obj.symbols
         first_global = raw.first_global
-        for i in _indexes(len(symtab))[1:]:
+        for i in indexes(len(symtab))[1:]:   # a record keeps its index: shared ints
             t = types[i]
             if i < first_global:
                 if t == C.STT_SECTION or t == C.STT_FILE:
