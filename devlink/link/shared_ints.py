@@ -10,20 +10,24 @@ and in the symbol table's globals, its symbol-table index.  Their values overlap
 from __future__ import annotations
 
 #: the int objects 0, 1, 2, ... (grown on demand, never shrunk: at most the largest
-#: index a link used)
-_POOL: list[int] = list(range(257))
+#: index a link used).  Hot loops may read `POOL[i] if i < len(POOL) else index(i)`
+#: to save the call.
+POOL: list[int] = list(range(257))
+
+
+#: how far the pool grows past the index asked for (indexes are mostly taken in order)
+_CHUNK = 4096
 
 
 def index(i: int) -> int:
     """The shared object for the index `i` (>= 0)."""
-    if i < len(_POOL):
-        return _POOL[i]
-    _POOL.extend(range(len(_POOL), i + 1))
-    return _POOL[i]
+    if i >= len(POOL):
+        POOL.extend(range(len(POOL), i + _CHUNK))
+    return POOL[i]
 
 
 def indexes(n: int) -> list[int]:
     """[0, 1, ..., n-1], as the shared objects."""
-    if len(_POOL) < n:
-        _POOL.extend(range(len(_POOL), n))
-    return _POOL[:n]
+    if len(POOL) < n:
+        POOL.extend(range(len(POOL), n))
+    return POOL[:n]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from devlink.elf import consts as C
-from devlink.link.shared_ints import index as shared_index
+from devlink.link.shared_ints import POOL, index as shared_index
 
 
 class SymbolFlags:
@@ -157,12 +157,18 @@ class SymbolExtras:
             self.table[i:i + EXTRA_WIDTH] = values
 
     def set_field(self, sym: Symbol, name: str, value: int) -> None:
-        """One extra of `sym` (the fast path of `update`)."""
-        if sym.extra_index:
-            i = sym.extra_index * EXTRA_WIDTH
+        """One extra of `sym` (the fast path of `update`: a full link calls it for every
+        function, so `_new_row` is inlined)."""
+        table = self.table
+        i = sym.extra_index
+        if i:
+            i *= EXTRA_WIDTH
         else:
-            i = self._new_row(sym, EXTRA_DEFAULTS)
-        self.table[i + EXTRA_OFFSET[name]] = value
+            i = len(table)
+            row = i // EXTRA_WIDTH
+            sym.extra_index = POOL[row] if row < len(POOL) else shared_index(row)
+            table.extend(EXTRA_DEFAULTS)
+        table[i + EXTRA_OFFSET[name]] = value
 
     def update(self, sym: Symbol, **changes) -> None:
         if sym.extra_index:
