@@ -47,7 +47,7 @@ def function_row(linker, i: int) -> dict:
 def stub_index(linker, name: str, obj_name: str | None = None) -> int | None:
     """The stub of function `name`: the file-local one of `obj_name` if it has one, else
     the global one (a dictionary lookup, not a walk over every stub)."""
-    keys = ((obj_name, name), ("", name)) if obj_name else (("", name),)
+    keys = ((obj_name, name), name) if obj_name else (name,)
     for key in keys:
         i = linker.stub_by_key.get(key)
         if i is not None:

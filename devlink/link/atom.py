@@ -20,7 +20,7 @@ def pad_to_ideal(size: int) -> int:
 class Atom:
     __slots__ = ("file", "shndx", "name", "sh_type", "sh_flags", "size", "alignment",
                  "capacity", "output", "value", "relocs", "alive", "data", "priority",
-                 "input_order", "fdes", "generation", "fresh", "slot")
+                 "input_order", "fdes", "generation", "fresh", "slot", "offset")
 
     def __init__(self, file, shndx: int, name: str, sh_type: int, sh_flags: int, size: int,
                  alignment: int, data: memoryview, relocs: np.ndarray | None):
@@ -46,11 +46,13 @@ class Atom:
         self.relocs = relocs
         #: False for discarded sections (duplicate COMDAT groups)
         self.alive = True
-        #: the section contents (empty for NOBITS)
+        #: the section contents (empty for NOBITS): a view into the object's bytes, or
+        #: bytes of its own once the object is compacted
         self.data = data
         #: init/fini priority (from `.init_array.NNNNN`), 65536 when none
         self.priority = 65536
-        #: position in link order (for a stable sort)
+        #: position in link order, for the stable sort of .init_array/.fini_array/
+        #: .preinit_array (0 for other atoms: nothing sorts them by it)
         self.input_order = 0
         #: for an .eh_frame atom: (initial location, FDE address) of its FDEs
         self.fdes = None
@@ -60,17 +62,25 @@ class Atom:
         self.fresh = False
         #: index in its output section's atom list (replaced in O(1) by an update)
         self.slot = -1
+        #: where the bytes are in the file's `raw.data` (the section header is not kept;
+        #: 0 for linker-made atoms and once the object is compacted).  Free: the
+        #: 19-field atom left 8 bytes of its 192-byte allocation unused
+        self.offset = 0
 
     def __getstate__(self):
         state = {k: getattr(self, k) for k in self.__slots__}
-        # bytes of an input section are a view into its object; restored on load
-        state["data"] = bytes(self.data) if self.file is None else None
+        # bytes of an input section are a view into its object, restored on load; a
+        # compacted object's atoms own their bytes (see ObjectFile.compact)
+        if self.file is None:
+            state["data"] = bytes(self.data)
+        elif not isinstance(self.data, bytes):
+            state["data"] = None
         return state
 
     def __setstate__(self, state):
         for k, v in state.items():
             setattr(self, k, v)
-        if self.data is not None:
+        if self.data is not None and self.file is None:
             self.data = memoryview(self.data)
 
     @property

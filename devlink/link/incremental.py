@@ -388,9 +388,7 @@ class IncrementalUpdate:
                     sym.bind = C.STB_WEAK
                     sym.flags &= ~SymbolFlags.STUB
             for name in set(obj.ref_names):
-                refs = L.symtab.referenced_by.get(name)
-                if refs:
-                    refs.pop(obj, None)
+                L.symtab.drop_reference(name, obj)
         # names that were undefined (weak: they read 0) and now get a definition: what
         # refers to them is applied again, as to a moved global
         for name in self.new_defs:
@@ -1196,8 +1194,17 @@ def _same_symbol_table(old: ObjectFile, new: ObjectFile) -> bool:
     sections = (so["st_info"] & 0xF) == C.STT_SECTION
     if not np.array_equal(so["st_value"][sections], sn["st_value"][sections]):
         return False
-    names = old.section_names if old.section_names is not None else [s.name if s else None for s in old.raw.sections]
-    return names == [s.name for s in new.raw.sections]
+    if len(old.atoms) != len(new.atoms) or \
+            [a.name if a is not None else None for a in old.atoms] != [a.name if a is not None else None for a in new.atoms]:
+        return False
+    # section symbols of sections that made no atom: by the names kept for them
+    shndx = np.asarray(new.st_shndx, np.int64)[sections]
+    for k in shndx.tolist():
+        if not 0 <= k < len(new.atoms):
+            return False
+        if new.atoms[k] is None and old.section_name(k) != new.section_name(k):
+            return False
+    return True
 
 
 def _same_globals(old: ObjectFile, new: ObjectFile) -> bool:

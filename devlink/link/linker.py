@@ -29,7 +29,8 @@ from devlink.link.object_file import ObjectFile, SharedObject, bind_import
 from devlink.link.output_section import OutputSection
 from devlink.link.relocs import RelocContext, RelocTable, concat_tables, select_rows, trimmed, type_tables as _type_tables
 from devlink.link.resolve import SymbolTable
-from devlink.link.symbol import EXTRA_OFFSET, Symbol, SymbolExtras, SymbolFlags
+from devlink.link.shared_ints import index as shared_index, indexes
+from devlink.link.symbol import EXTRA_OFFSET, EXTRA_WIDTH, Symbol, SymbolExtras, SymbolFlags
 from devlink.link.symtab import SymtabBuilder
 from devlink.link.synthetic import (
     CellSection, DynamicSection, DynamicSymbols, GotSection, GotTag, RelaDyn, StringTable, Stub, StubSection,
@@ -113,8 +114,8 @@ class Linker:
         self.generation = 1
         #: identifies this link's state (a full link makes a new one)
         self.link_id = os.urandom(16).hex()
-        #: stub index by decl key: a function keeps its stub across edits
-        self.stub_by_key: dict[tuple, int] = {}
+        #: stub index by `stub_key`: a function keeps its stub across edits
+        self.stub_by_key: dict[str | tuple, int] = {}
         #: crtend.o/crtn.o: they close .eh_frame and .init/.fini, so they stay last
         self.post_objects: list[ObjectFile] = []
         #: objects whose local symbols need per-symbol address work (IFUNCs)
@@ -128,19 +129,17 @@ class Linker:
     def restore_after_load(self) -> None:
         """Point input atoms back at their bytes inside their objects."""
         for obj in self.objects:
-            raw = obj.raw
             for atom in obj.atoms:
                 if atom is not None and atom.data is None:
-                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                    atom.data = obj.atom_bytes(atom)
             if obj.table is not None:
                 for atom in obj.table.atoms:
                     if atom.data is None:
-                        atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                        atom.data = obj.atom_bytes(atom)
         for out in self.outputs.values():
             for atom in out.atoms:
                 if atom is not None and atom.data is None and atom.file is not None:
-                    raw = atom.file.raw
-                    atom.data = raw.section_bytes(raw.sections[atom.shndx])
+                    atom.data = atom.file.atom_bytes(atom)
 
     # ------------------------------------------------------------------------------------
     def link(self) -> OutputImage:
@@ -421,10 +420,11 @@ class Linker:
     def create_stubs(self) -> None:
         """A stub + cell for every function entry in .text (aliases share one)."""
         text = self.outputs.get(".text")
-        by_entry: dict[tuple[int, int], int] = {}
         stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
         set_extra = self.extras.set_field
         for obj in self.objects:
+            # an object's functions are in its own atoms: the entries seen are per object
+            by_entry: dict[tuple[int, int], int] = {}
             for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     self._ifunc_stub(obj, sym)
@@ -435,8 +435,9 @@ class Linker:
                 key = (id(atom), sym.value)
                 index = by_entry.get(key)
                 if index is None:
-                    index = by_entry[key] = len(stubs)
-                    stubs.append(Stub(sym, atom, sym.value, len(cells)))
+                    index = by_entry[key] = shared_index(len(stubs))
+                    cell = len(cells)
+                    stubs.append(Stub(sym, atom, sym.value, index if cell == index else cell))
                     cells.append(index)
                     stub_by_key[stub_key(obj, sym)] = index
                     obj.stub_indexes.append(index)
@@ -555,7 +556,7 @@ class Linker:
         if got_mask.any():
             # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
             # defined in the program: no GOT entry, one load less
-            sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
+            sec_off = np.array([a.offset for a in atoms], np.int64)
             fpos = sec_off[aidx] + offs
             data = np.frombuffer(obj.raw.data, np.uint8)
             ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
@@ -841,7 +842,7 @@ class Linker:
                 continue
             cursor = 0
             pad_code = out.name == ".text"
-            for slot, atom in enumerate(out.atoms):
+            for slot, atom in zip(indexes(len(out.atoms)), out.atoms):   # shared ints
                 atom.slot = slot
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)
@@ -1050,6 +1051,12 @@ class Linker:
                 obj.table = trimmed(obj.table)
             obj.compact()
         self.reloc_tables = []           # the full link's pass is done; updates use obj.table
+        # .symtab/.strtab as written: an update renders them again from the builder's
+        # blocks (whole, or only the changed rows), never from these bytes
+        for name in (".symtab", ".strtab"):
+            out = self.outputs.get(name)
+            if out is not None and out.synthetic:
+                out.synthetic = b""
         gc.collect()
         _release_free_memory()
 
@@ -1210,7 +1217,7 @@ class Linker:
                 stubs.update(obj.stub_indexes)
                 for sym in obj.symbols:
                     if sym is not None and sym.flags & SymbolFlags.STUB and sym.atom is not None:
-                        stubs.add(table[sym.extra_index + offset])
+                        stubs.add(table[sym.extra_index * EXTRA_WIDTH + offset])
             idx = np.fromiter(stubs, np.int64, len(stubs))
             entry = self._stub_entries()[idx]
             idx, entry = idx[entry != 0], entry[entry != 0]
@@ -1525,11 +1532,12 @@ def function_definitions(obj: ObjectFile):
             yield sym
 
 
-def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
-    """How a function is recognised across edits: by name if global, else by file+name."""
+def stub_key(obj: ObjectFile, sym: Symbol) -> str | tuple:
+    """How a function is recognised across edits: by its name (the symbol's own string,
+    no tuple per function) if global, else by (file, name)."""
     if sym.bind == C.STB_LOCAL:
         return (obj.name, sym.name)
-    return ("", sym.name)
+    return sym.name
 
 
 #: libraries and archives parsed in this process, by path, checked by size and mtime:

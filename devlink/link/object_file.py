@@ -8,11 +8,18 @@ from devlink.elf import consts as C
 from devlink.elf.reader import RawObject, RawSharedObject
 from devlink.errors import DevlinkError
 from devlink.link.atom import Atom
+from devlink.link.relocs import share_records
 from devlink.link.symbol import Symbol, SymbolFlags
 
-#: non-allocated sections that are kept in the output (with relocations applied)
+#: the contents of an atom that has none (NOBITS)
 EMPTY_VIEW = memoryview(b"")
+#: the bytes of a compacted atom whose contents an update never reads
+EMPTY_BYTES = b""
 _STATIC_SUFFIX = __import__("re").compile(r"\.\d+$")
+#: sections that go to .init_array/.fini_array/.preinit_array (see sections.output_name):
+#: the link sorts those by (priority, input order)
+_ARRAY_TYPES = (C.SHT_INIT_ARRAY, C.SHT_FINI_ARRAY, C.SHT_PREINIT_ARRAY)
+_ARRAY_PREFIXES = (".init_array", ".fini_array", ".preinit_array")
 
 
 def is_debug_section(name: str) -> bool:
@@ -48,7 +55,8 @@ class ObjectFile:
         self._target_keys = None
         #: atoms by decl key (set when an update placed this object)
         self.decl_keys = None
-        #: section names, once `compact` dropped the other section records
+        #: section names by index once `compact` dropped the section records (None for
+        #: a section that made no atom and that no symbol names)
         self.section_names = None
         #: function-scope statics by DWARF identity (see static_keys), and the bytes
         #: to read them from once compacted
@@ -69,37 +77,77 @@ class ObjectFile:
         self.st_shndx = shndx.tolist()
 
     def create_atoms(self, order: int) -> int:
-        """Make an atom for every section that goes to the output."""
+        """Make an atom for every section that goes to the output.  Section headers are
+        dropped here (unless a symbol names the section, or it is in a COMDAT group): an
+        atom holds what its header said, about half of an object's sections are
+        relocation tables, and a link holds every object at once."""
         raw = self.raw
         for sec in raw.sections:
             if sec.sh_type == C.SHT_GROUP:
                 self._read_group(sec)
-        for sec in raw.sections:
+        # an atom holds what its header said (but a COMDAT member that is discarded
+        # keeps its name); other sections' headers go unless a symbol names them
+        sections = raw.sections
+        named = set(self.st_shndx)
+        grouped = {m for _, members in self.comdat_groups for m in members}
+        skipped = []
+        if raw.view is None:
+            raw.view = memoryview(raw.data)
+        for sec in sections:
             t = sec.sh_type
             if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
                      C.SHT_SYMTAB_SHNDX):
+                skipped.append(sec.index)
                 continue
             name = sec.name
             if name == ".note.GNU-stack":
                 self.exec_stack = bool(sec.sh_flags & C.SHF_EXECINSTR)
+                skipped.append(sec.index)
                 continue
             if sec.sh_flags & C.SHF_EXCLUDE:
+                skipped.append(sec.index)
                 continue
             if not (sec.sh_flags & C.SHF_ALLOC):
                 if not is_debug_section(name):
+                    skipped.append(sec.index)
                     continue  # .comment, .note.*, .llvm_addrsig...: not needed at run time
             elif name == ".note.gnu.property":
+                skipped.append(sec.index)
                 continue  # devlink does not claim IBT/SHSTK for the whole program
             if sec.sh_flags & C.SHF_COMPRESSED:
                 raise DevlinkError(f"{self.name}: section {name} is compressed; rebuild without -gz")
             if sec.sh_addralign and sec.sh_addralign & (sec.sh_addralign - 1):
                 raise DevlinkError(f"{self.name}: section {name} has alignment {sec.sh_addralign}, not a power of two; the object is corrupt")
+            if t != C.SHT_NOBITS and sec.sh_flags & C.SHF_ALLOC and name != ".eh_frame":
+                # code and data: bytes of their own, the form `compact` keeps (smaller
+                # than a view's 184-byte header for a typical function, and no copy later)
+                data = bytes(raw.data[sec.sh_offset:sec.sh_offset + sec.sh_size])
+            elif t == C.SHT_NOBITS:
+                data = EMPTY_VIEW
+            else:
+                data = raw.view[sec.sh_offset:sec.sh_offset + sec.sh_size]
             atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
-                        raw.section_bytes(sec), raw.relocs.get(sec.index))
-            atom.input_order = order
+                        data, raw.relocs.get(sec.index))
+            if t in _ARRAY_TYPES or name.startswith(_ARRAY_PREFIXES):
+                atom.input_order = order    # only these are sorted by it (an int per atom)
             order += 1
             self.atoms[sec.index] = atom
+            atom.offset = sec.sh_offset
+            if sec.index not in grouped:
+                sections[sec.index] = None
+        for i in skipped:
+            if i not in named:
+                sections[i] = None
         return order
+
+    def atom_bytes(self, atom: Atom) -> memoryview:
+        """The bytes of `atom` in this object's file (a view)."""
+        if atom.is_nobits:
+            return memoryview(b"")
+        raw = self.raw
+        if raw.view is None:
+            raw.view = memoryview(raw.data)
+        return raw.view[atom.offset:atom.offset + atom.size]
 
     def _read_group(self, sec) -> None:
         raw = self.raw
@@ -150,60 +198,87 @@ class ObjectFile:
         return keys
 
     def compact(self) -> None:
-        """Keep only the bytes an update still needs once this object is linked: its
-        code and data sections and their relocations.  Debug info and unwind tables are
-        read again from the object's next version; dropping them here is most of an
-        object's size."""
+        """Keep only what an update still needs once this object is linked: its code and
+        data bytes and their relocations, the symbol table, the names of the sections a
+        symbol names.  Debug info and unwind tables are read again from the object's next
+        version; dropping them here is most of an object's size.  Code and data atoms
+        already own their bytes (see create_atoms); the section headers go."""
         from devlink.elf.reader import RELA_DTYPE
+        if self.section_names is not None:
+            return                          # compacted already
         raw = self.raw
         if self._static_keys is None and self.has_function_statics():
             self._full_data = raw.data      # its DWARF is read when an update needs it
         keep = []
         for atom in self.atoms:
-            if atom is None or not (atom.sh_flags & C.SHF_ALLOC) or atom.is_nobits or atom.name == ".eh_frame":
+            if atom is None:
                 continue
-            keep.append(atom)
-        buf = bytearray()
-        places = []
-        for atom in keep:
-            start = len(buf)
-            buf += atom.data
-            rel_start = len(buf)
-            if atom.relocs is not None and len(atom.relocs):
-                buf += atom.relocs.tobytes()
-            places.append((atom, start, rel_start))
-        data = bytes(buf)
-        view = memoryview(data)
-        for atom, start, rel_start in places:
-            sec = raw.sections[atom.shndx]
-            sec.sh_offset = start
-            atom.data = view[start:start + atom.size]
-            if atom.relocs is not None and len(atom.relocs):
-                atom.relocs = np.frombuffer(data, RELA_DTYPE, len(atom.relocs), rel_start)
-        kept = {a.shndx for a in keep}
-        # dropped sections keep only their names
-        self.section_names = [sec.name for sec in raw.sections]
-        raw.sections = [sec if sec.index in kept else None for sec in raw.sections]
-        for atom in self.atoms:
-            if atom is not None and atom.shndx not in kept:
-                atom.data = EMPTY_VIEW
+            atom.offset = 0                 # the file's bytes are gone
+            if not (atom.sh_flags & C.SHF_ALLOC) or atom.sh_type == C.SHT_NOBITS or atom.name == ".eh_frame":
+                atom.data = EMPTY_BYTES
                 atom.relocs = None
-        raw.symtab = raw.symtab.copy()
+                continue
+            atom.data = bytes(atom.data)
+            if atom.relocs is not None and len(atom.relocs):
+                keep.append(atom)
+            else:
+                atom.relocs = None
+        # relocations: one array per object, each atom's records a slice of it; the
+        # relocation table's atoms first, in its order, so its input columns can be
+        # views of the same records (see relocs.share_records)
+        table = self.table
+        if keep:
+            share = False
+            if table is not None:
+                in_table = {id(a) for a in table.atoms}
+                rest = [a for a in keep if id(a) not in in_table]
+                if len(rest) + len(table.atoms) == len(keep):   # every table atom is kept
+                    keep = list(table.atoms) + rest
+                    share = True
+            # joined as bytes (np.concatenate promotes structured dtypes in Python code,
+            # ~7 us an array); read-only, as the records read from the file were
+            records = np.frombuffer(b"".join([atom.relocs.data for atom in keep]), RELA_DTYPE)
+            start = 0
+            for atom in keep:
+                n = len(atom.relocs)
+                atom.relocs = records[start:start + n]
+                start += n
+            if share:
+                self.table = share_records(table, records)
+        # the names a symbol-table entry can ask for (section symbols, and symbols of
+        # sections that made no atom): other sections' names go with their headers
+        named = set(np.unique(np.asarray(self.st_shndx, np.int64)).tolist())
+        self.section_names = [atom.name if atom is not None else
+                              (sec.name if sec is not None and i in named else None)
+                              for i, (sec, atom) in enumerate(zip(raw.sections, self.atoms))]
+        raw.sections = []
+        # the symbol table, copied out of the file's bytes; the per-symbol columns are
+        # views of it (no second copy)
+        symtab = raw.symtab = raw.symtab.copy()
+        if raw.symtab_shndx is not None:
+            raw.symtab_shndx = raw.symtab_shndx.copy()
+        self.st_value = symtab["st_value"]
+        self.st_size = symtab["st_size"]
+        self.st_other = symtab["st_other"]
+        shndx = np.asarray(self.st_shndx, np.int64)
+        if (symtab["st_shndx"] == shndx).all():
+            self.st_shndx = symtab["st_shndx"]
+        else:                               # SHN_XINDEX entries, resolved
+            self.st_shndx = shndx
         raw.relocs = {}
         raw.rela_offsets = {}
-        raw.data = data
+        raw.data = EMPTY_BYTES
         raw.view = None
-        # the symbol columns, packed (they are read in bulk from here on)
-        self.st_value = np.array(self.st_value, np.uint64)
-        self.st_size = np.array(self.st_size, np.uint64)
-        self.st_other = np.array(self.st_other, np.uint8)
-        self.st_shndx = np.array(self.st_shndx, np.int64)
 
     def section_name(self, shndx: int) -> str:
-        if 0 < shndx < len(self.raw.sections):
-            if self.section_names is not None:
+        if self.section_names is not None:
+            if 0 < shndx < len(self.section_names):
                 return self.section_names[shndx]
-            return self.raw.sections[shndx].name
+        elif 0 < shndx < len(self.raw.sections):
+            if self.atoms[shndx] is not None:
+                return self.atoms[shndx].name
+            if self.raw.sections[shndx] is not None:
+                return self.raw.sections[shndx].name
         return f"[{shndx}]"
 
 

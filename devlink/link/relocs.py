@@ -87,6 +87,38 @@ def trimmed(t: RelocTable) -> RelocTable:
                       t.from_alloc[rows].copy(), t.in_code[rows].copy(), relax)
 
 
+def share_records(t: RelocTable, records: np.ndarray) -> RelocTable:
+    """`t` (trimmed) for the link state: where its offsets, types, symbols and addends
+    are those of `records` (RELA_DTYPE, the input records of `t.atoms` in table order,
+    then possibly others), those columns become views of `records`, which the state
+    keeps anyway for comparing the next version of the object; the rest in the
+    narrowest type that holds it.  A table whose rows moved (TLS relaxation rewrites
+    an offset and addend) keeps its own offsets and addends."""
+    n = len(t.aidx)
+    if len(records) < n:
+        return t
+    rec = records[:n]
+    words = rec.view(np.int64).reshape(-1, 3)
+    halves = rec.view(np.uint32).reshape(-1, 6)
+    offs, addend = words[:, 0], words[:, 2]
+    types, syms = halves[:, 2], halves[:, 3]
+    if not (np.array_equal(types, t.types) and np.array_equal(syms, t.syms)):
+        return t                            # not this table's records: leave it whole
+    if not np.array_equal(offs, t.offs):
+        offs = t.offs
+    if not np.array_equal(addend, t.addend):
+        addend = t.addend
+    aidx = t.aidx.astype(np.int32) if len(t.atoms) < 1 << 31 else t.aidx
+    relax = t.relax_lea
+    if relax is not None and n < 1 << 31:
+        relax = relax.astype(np.int32)
+    from_alloc = t.from_alloc
+    if n and from_alloc.all():
+        from_alloc = np.broadcast_to(np.True_, n)   # what trimming leaves: no bytes
+    return RelocTable(t.obj, t.atoms, aidx, offs, types, syms, addend, t.kinds, from_alloc,
+                      t.in_code, relax, t.parts)
+
+
 def select_rows(t: RelocTable, rows: np.ndarray) -> RelocTable:
     """The table restricted to `rows` (same atoms and symbols)."""
     relax = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from devlink.elf import consts as C
 from devlink.errors import DevlinkError
 from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
+from devlink.link.shared_ints import indexes
 from devlink.link.symbol import Symbol, SymbolFlags
 
 # rank of a definition: lower wins
@@ -40,8 +41,9 @@ class SymbolTable:
 
     def __init__(self):
         self.globals: dict[str, Symbol] = {}
-        #: names referenced by each object (for "undefined symbol" messages)
-        self.referenced_by: dict[str, dict[ObjectFile, None]] = {}
+        #: the objects that reference each name (for "undefined symbol" messages and
+        #: updates): a tuple for the first user, a list once there are more
+        self.referenced_by: dict[str, tuple | list[ObjectFile]] = {}
 
     def get_or_create(self, name: str) -> Symbol:
         sym = self.globals.get(name)
@@ -66,7 +68,7 @@ class SymbolTable:
         strtab = raw.strtab
         syms = obj.symbols
         first_global = raw.first_global
-        for i in range(1, len(symtab)):
+        for i in indexes(len(symtab))[1:]:   # a record keeps its index: shared ints
             t = types[i]
             if i < first_global:
                 if t == C.STT_SECTION or t == C.STT_FILE:
@@ -100,7 +102,7 @@ class SymbolTable:
         if shndx == C.SHN_UNDEF:
             if bind != C.STB_WEAK and sym.file is None:
                 sym.bind = C.STB_GLOBAL
-            self.referenced_by.setdefault(sym.name, {})[obj] = None   # an ordered set: removal is O(1)
+            self.add_reference(sym.name, obj)
             obj.ref_names.append(sym.name)       # the symbol's own string, not a copy
             if bind == C.STB_WEAK:
                 obj.weak_refs.add(sym.name)
@@ -112,6 +114,27 @@ class SymbolTable:
             return  # defined in a section devlink drops (duplicate COMDAT)
         self._define(sym, obj, i, shndx, bind)
 
+    def add_reference(self, name: str, obj: ObjectFile) -> None:
+        refs = self.referenced_by.get(name)
+        if refs is None:
+            # most names have one or two users: a tuple until there are two
+            self.referenced_by[name] = (obj,)
+        elif type(refs) is tuple:
+            self.referenced_by[name] = [*refs, obj]
+        else:
+            refs.append(obj)
+
+    def drop_reference(self, name: str, obj: ObjectFile) -> None:
+        """`obj` no longer references `name` (an update replaced or removed it)."""
+        refs = self.referenced_by.get(name)
+        if type(refs) is tuple:
+            self.referenced_by[name] = tuple(o for o in refs if o is not obj)
+        elif refs:
+            try:
+                refs.remove(obj)              # a C loop over identities
+            except ValueError:
+                pass
+
     def _add_like(self, obj: ObjectFile, like: ObjectFile) -> None:
         shndxs = obj.st_shndx
         types = obj.sym_type.tolist()
@@ -119,7 +142,8 @@ class SymbolTable:
         syms = obj.symbols
         old = like.symbols
         first_global = obj.raw.first_global
-        for i in range(1, first_global):
+        idx = indexes(len(syms))              # a record keeps its index: shared ints
+        for i in idx[1:first_global]:
             prev = old[i]
             if prev is None:
                 t = types[i]
@@ -134,7 +158,7 @@ class SymbolTable:
             if sym.atom is None and 0 < shndxs[i] < C.SHN_LORESERVE:
                 continue  # in a discarded section
             syms[i] = sym
-        for i in range(first_global, len(syms)):
+        for i in idx[first_global:]:
             syms[i] = old[i]
             self._bind_global(old[i], obj, i, shndxs[i], binds[i])
 

@@ -22,7 +22,7 @@ import struct
 import sys
 import threading
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 JOURNAL_MAGIC = b"DLJRNL01"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from devlink.elf import consts as C
+from devlink.link.shared_ints import POOL, index as shared_index
 
 
 class SymbolFlags:
@@ -55,6 +56,8 @@ class Extra:
 
 EXTRA_FIELDS = tuple(f.name for f in fields(Extra))
 EXTRA_DEFAULTS = tuple(f.default for f in fields(Extra))
+#: ints per row of the extras table
+EXTRA_WIDTH = len(EXTRA_FIELDS)
 
 
 class Symbol:
@@ -90,7 +93,7 @@ class Symbol:
         self.shndx = C.SHN_UNDEF
         #: SymbolFlags
         self.flags = SymbolFlags.NONE
-        #: index into the linker's extras table (0 = none yet)
+        #: row in the linker's extras table (0 = none yet)
         self.extra_index = 0
         #: default version name of an import (from the library's .gnu.version_d)
         self.version = None
@@ -118,46 +121,60 @@ class Symbol:
 
 
 class SymbolExtras:
-    """The extras side table: a flat list of ints, `len(EXTRA_FIELDS)` per symbol."""
+    """The extras side table: a flat list of ints, `len(EXTRA_FIELDS)` per symbol; a
+    symbol's `extra_index` is its row (a shared int, see devlink.link.shared_ints)."""
 
     def __init__(self):
-        self.table: list[int] = self._defaults()  # index 0 is "no extras"
+        self.table: list[int] = self._defaults()  # row 0 is "no extras"
 
     @staticmethod
     def _defaults() -> list[int]:
         return list(EXTRA_DEFAULTS)
 
+    def _new_row(self, sym: Symbol, values) -> int:
+        """Give `sym` a row holding `values`; returns its first position in the table."""
+        i = len(self.table)
+        sym.extra_index = shared_index(i // EXTRA_WIDTH)
+        self.table.extend(values)
+        return i
+
     def get(self, sym: Symbol) -> Extra | None:
         if not sym.extra_index:
             return None
-        i = sym.extra_index
-        return Extra(*self.table[i:i + len(EXTRA_FIELDS)])
+        i = sym.extra_index * EXTRA_WIDTH
+        return Extra(*self.table[i:i + EXTRA_WIDTH])
 
     def field(self, sym: Symbol, name: str) -> int:
         """One extra of `sym` (its default if the symbol has none)."""
-        return self.table[sym.extra_index + EXTRA_OFFSET[name]]
+        return self.table[sym.extra_index * EXTRA_WIDTH + EXTRA_OFFSET[name]]
 
     def set(self, sym: Symbol, extra: Extra) -> None:
         values = [getattr(extra, f) for f in EXTRA_FIELDS]
         if not sym.extra_index:
-            sym.extra_index = len(self.table)
-            self.table.extend(values)
+            self._new_row(sym, values)
         else:
-            self.table[sym.extra_index:sym.extra_index + len(values)] = values
+            i = sym.extra_index * EXTRA_WIDTH
+            self.table[i:i + EXTRA_WIDTH] = values
 
     def set_field(self, sym: Symbol, name: str, value: int) -> None:
-        """One extra of `sym` (the fast path of `update`)."""
+        """One extra of `sym` (the fast path of `update`: a full link calls it for every
+        function, so `_new_row` is inlined)."""
+        table = self.table
         i = sym.extra_index
-        if not i:
-            i = sym.extra_index = len(self.table)
-            self.table.extend(EXTRA_DEFAULTS)
-        self.table[i + EXTRA_OFFSET[name]] = value
+        if i:
+            i *= EXTRA_WIDTH
+        else:
+            i = len(table)
+            row = i // EXTRA_WIDTH
+            sym.extra_index = POOL[row] if row < len(POOL) else shared_index(row)
+            table.extend(EXTRA_DEFAULTS)
+        table[i + EXTRA_OFFSET[name]] = value
 
     def update(self, sym: Symbol, **changes) -> None:
-        i = sym.extra_index
-        if not i:
-            i = sym.extra_index = len(self.table)
-            self.table.extend(self._defaults())
+        if sym.extra_index:
+            i = sym.extra_index * EXTRA_WIDTH
+        else:
+            i = self._new_row(sym, EXTRA_DEFAULTS)
         table = self.table
         for k, v in changes.items():
             table[i + EXTRA_OFFSET[k]] = v

@@ -13,6 +13,7 @@ import numpy as np
 from devlink.elf import consts as C
 from devlink.elf.records import SYM_DTYPE
 from devlink.errors import DevlinkError
+from devlink.link.shared_ints import POOL, index
 
 
 class Block:
@@ -139,7 +140,8 @@ class SymtabBuilder:
             row = ((C.STB_GLOBAL << 4) | C.STT_NOTYPE, 0, C.SHN_UNDEF, 0, 0)
         i = self.global_index.get(name)
         if i is None:
-            self.global_index[name] = len(self.global_index)
+            n = len(self.global_index)
+            self.global_index[name] = POOL[n] if n < len(POOL) else index(n)   # shared ints
             self.pending_globals.append((name,) + row)
             self.reshaped = True
             return
