@@ -1241,7 +1241,7 @@ class Linker:
         # `.L3-.L5` may compute an address that is the next atom's entry)
         entry_addr, entry_stub = ctx.entry_addr, ctx.entry_stub
         if len(entry_addr):
-            redirect = from_alloc & np.isin(kinds, arch.ADDRESS_KINDS)
+            redirect = from_alloc & arch.address_kind_mask(kinds)
             if redirect.any():
                 # in an instruction the PC-relative field ends it: the target is S+A+4;
                 # in data `.long f - .` means S+A, and `.long f - . - 4` is read as
