@@ -1063,6 +1063,22 @@ class Linker:
         gc.collect()
         _release_free_memory()
 
+    def discard(self) -> None:
+        """Break the state's reference cycles (objects <-> atoms, symbols and relocation
+        tables; output sections <-> atoms and segments) so that reference counting frees
+        a link that is not kept as soon as it is dropped: left to the cyclic collector,
+        its first pass after the link traces every record (~30 ms at 10,000 functions)."""
+        for obj in self.objects:
+            obj.atoms = []
+            obj.symbols = []
+            obj.table = None
+            obj.info_padding = None
+        for out in self.outputs.values():
+            out.atoms = []
+            out.segment = None
+        self.symtab.globals.clear()
+        self.reloc_tables = []
+
     def stamp_bytes(self) -> bytes:
         """The generation stamp: which link state this file belongs to, and which
         generation; an update writes it last, so a file whose stamp is not the state's
@@ -1584,5 +1600,7 @@ def link_executable(inputs: list[str], output: str, libs: list[str] = (), lib_di
     # the collector stays off until the file is written: re-enabled right after the
     # link, its first pass would scan the whole link state (~20 ms at 10,000 functions)
     with collector_paused():
-        image = Linker(opts).link()
+        linker = Linker(opts)
+        image = linker.link()
         write_file(output, image)
+        linker.discard()
