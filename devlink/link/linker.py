@@ -1385,8 +1385,7 @@ class Linker:
         if b is None or changed_objects is None:
             b = self.symtab_builder = SymtabBuilder()
             changed_objects = self.objects
-            for sym in self.symtab.globals.values():
-                self._symtab_global(sym)
+            b.add_globals(self._symtab_global_rows(self.symtab.globals.values()))
         else:
             # the changed objects' definitions, and names they use for the first time
             for obj in changed_objects:
@@ -1417,23 +1416,41 @@ class Linker:
             e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
 
     def _symtab_global(self, sym: Symbol) -> None:
-        flags = sym.flags
-        b = self.symtab_builder
-        if flags & SymbolFlags.LINKER_DEFINED:
-            return
-        bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
-        if flags & SymbolFlags.IMPORT or sym.file is None:
-            if flags & SymbolFlags.PREBOUND and not flags & (SymbolFlags.STUB | SymbolFlags.REFERENCED):
-                return   # only bound for later edits: .dynsym has it
-            b.set_global(sym.name, ((bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
-        elif sym.atom is not None and sym.atom.output is not None:
+        row = self._symtab_global_rows((sym,))
+        if row:
+            self.symtab_builder.set_global(row[0][0], row[0][1:])
+
+    def _symtab_global_rows(self, syms) -> list[tuple]:
+        """.symtab rows (name, info, other, shndx, value, size) of global records `syms`
+        (none for linker-defined names and for library functions bound only for later
+        edits)."""
+        rows = []
+        add = rows.append
+        tls_start = None
+        LINKER_DEFINED, IMPORT, PREBOUND = SymbolFlags.LINKER_DEFINED, SymbolFlags.IMPORT, SymbolFlags.PREBOUND
+        USED = SymbolFlags.STUB | SymbolFlags.REFERENCED
+        for sym in syms:
+            flags = sym.flags
+            if flags & LINKER_DEFINED:
+                continue
+            bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+            if flags & IMPORT or sym.file is None:
+                if flags & PREBOUND and not flags & USED:
+                    continue   # only bound for later edits: .dynsym has it
+                add((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
+                continue
             atom = sym.atom
-            value = atom.output.addr + atom.value + sym.value
-            if sym.type == C.STT_TLS:
-                value -= self.tls_start()
-            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, atom.output.index, value, sym.size))
-        elif sym.shndx == C.SHN_ABS:
-            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+            if atom is not None and atom.output is not None:
+                out = atom.output
+                value = out.addr + atom.value + sym.value
+                if sym.type == C.STT_TLS:
+                    if tls_start is None:
+                        tls_start = self.tls_start()
+                    value -= tls_start
+                add((sym.name, (bind << 4) | sym.type, sym.visibility, out.index, value, sym.size))
+            elif sym.shndx == C.SHN_ABS:
+                add((sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+        return rows
 
     def tls_start(self) -> int:
         return tls_range(self.alloc_sections)[0]
