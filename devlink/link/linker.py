@@ -364,27 +364,31 @@ class Linker:
 
     def assign_output_sections(self) -> None:
         mask = ~(C.SHF_GROUP | C.SHF_MERGE | C.SHF_STRINGS | C.SHF_INFO_LINK | C.SHF_LINK_ORDER)
+        output_name = S.output_name
+        array_types = {".init_array": C.SHT_INIT_ARRAY, ".fini_array": C.SHT_FINI_ARRAY,
+                       ".preinit_array": C.SHT_PREINIT_ARRAY}
+        outputs = self.outputs
         for obj in self.objects:
             for atom in obj.atoms:
                 if atom is None or not atom.alive:
                     continue
-                name = S.output_name(atom.name, atom.sh_type, atom.sh_flags)
+                name = output_name(atom.name, atom.sh_type, atom.sh_flags)
                 if name in (".ctors", ".dtors") or atom.name.startswith((".ctors", ".dtors")):
                     raise DevlinkError(f"{obj.name}: section {atom.name} (old-style constructors) is not supported; rebuild with a current gcc, which uses .init_array")
-                sh_type = atom.sh_type
-                if name == ".init_array":
-                    sh_type = C.SHT_INIT_ARRAY
-                elif name == ".fini_array":
-                    sh_type = C.SHT_FINI_ARRAY
-                elif name == ".preinit_array":
-                    sh_type = C.SHT_PREINIT_ARRAY
-                out = self._output(name, sh_type, atom.sh_flags & mask)
-                if out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
+                sh_type = array_types.get(name, atom.sh_type)
+                flags = atom.sh_flags & mask
+                out = outputs.get(name)
+                if out is None:
+                    out = self._output(name, sh_type, flags)
+                elif out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
                     out.sh_type = sh_type
-                out.sh_flags |= atom.sh_flags & mask
-                out.alignment = max(out.alignment, atom.alignment)
+                out.sh_flags |= flags
+                if atom.alignment > out.alignment:
+                    out.alignment = atom.alignment
                 atom.output = out
-                atom.priority = S.init_priority(atom.name)
+                if name in array_types:
+                    # only the arrays are ordered by priority (`.init_array.00100`)
+                    atom.priority = S.init_priority(atom.name)
                 if name == ".eh_frame":
                     # records are 4-byte aligned; zero padding between objects would
                     # read as the table's terminator to a linear walker
@@ -422,7 +426,9 @@ class Linker:
         by_entry: dict[tuple[int, int], int] = {}
         stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
         set_extra = self.extras.set_field
+        STUB = SymbolFlags.STUB
         for obj in self.objects:
+            stub_indexes = obj.stub_indexes
             for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     self._ifunc_stub(obj, sym)
@@ -436,9 +442,10 @@ class Linker:
                     index = by_entry[key] = len(stubs)
                     stubs.append(Stub(sym, atom, sym.value, len(cells)))
                     cells.append(index)
-                    stub_by_key[stub_key(obj, sym)] = index
-                    obj.stub_indexes.append(index)
-                sym.flags |= SymbolFlags.STUB
+                    # stub_key(obj, sym), inline
+                    stub_by_key[(obj.name, sym.name) if sym.bind == C.STB_LOCAL else ("", sym.name)] = index
+                    stub_indexes.append(index)
+                sym.flags |= STUB
                 set_extra(sym, "stub", index)
 
     def _ifunc_stub(self, obj: ObjectFile, sym: Symbol) -> None:
@@ -1524,12 +1531,11 @@ STAMP_MAGIC = b"DEVLINK1"
 STAMP_SIZE = 32
 
 
-def function_definitions(obj: ObjectFile):
+def function_definitions(obj: ObjectFile) -> list[Symbol]:
     """The functions (and IFUNCs) `obj` defines and that won symbol resolution."""
-    for i in np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC)).tolist():
-        sym = obj.symbols[i]
-        if sym is not None and sym.file is obj and sym.atom is not None:
-            yield sym
+    symbols = obj.symbols
+    found = [symbols[i] for i in np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC)).tolist()]
+    return [sym for sym in found if sym is not None and sym.file is obj and sym.atom is not None]
 
 
 def stub_key(obj: ObjectFile, sym: Symbol) -> tuple:
