@@ -1332,13 +1332,16 @@ class Linker:
         n = len(self.stubs.stubs)
         if n:
             stub_addrs = st.addr + 8 * np.arange(n, dtype=np.int64)
-            cell_addrs = np.array([self.cells.address(s.cell) if s.cell >= 0 else self.got.entry_address(s.slot)
-                                   for s in self.stubs.stubs], np.int64)
+            cell = np.fromiter([s.cell for s in self.stubs.stubs], np.int64, n)
+            cell_addrs = self.cells.addr + 8 * cell
+            for k in np.flatnonzero(cell < 0).tolist():     # imports, IFUNCs: their GOT entry
+                cell_addrs[k] = self.got.entry_address(self.stubs.stubs[k].slot)
             arch.write_stubs(sbuf, stub_addrs, cell_addrs, st.addr)
         ce = o[".devlink.cells"]
         if self.cells.stub_of:
-            targets = np.array([self.stubs.stubs[i].atom.address + self.stubs.stubs[i].offset
-                                for i in self.cells.stub_of], "<u8")
+            # each cell holds its function's entry (`_entry_table` has them by stub)
+            self._entry_table()
+            targets = self.stub_entry[np.array(self.cells.stub_of, np.int64)].astype("<u8")
             image.put(ce, targets.tobytes())
         st = o[".plt"]
         su = self.stub_unwind
@@ -1347,16 +1350,15 @@ class Linker:
         if ".eh_frame_hdr" in o:
             hdr = o[".eh_frame_hdr"]
             ef = o.get(".eh_frame")
-            table = []
+            table = np.zeros((0, 2), np.int64)
             if ef:
                 view = image.view(ef)
                 for atom in ef.atoms:
                     where = atom.file.name if atom.file is not None else "<linker>"
-                    atom.fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
-                    table += atom.fdes
-                table.sort()
-                for atom in ef.atoms:
-                    atom.fdes = np.array(atom.fdes, np.int64).reshape(-1, 2)
+                    fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
+                    atom.fdes = np.array(fdes, np.int64).reshape(-1, 2)
+                table = np.concatenate([table] + [a.fdes for a in ef.atoms])
+                table = table[np.lexsort((table[:, 1], table[:, 0]))]   # by location, then FDE
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
