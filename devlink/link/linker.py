@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
+import operator
 import os
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -480,20 +482,36 @@ class Linker:
         """Per global (row of `_global_rows`): imported, defined in the program."""
         rows = self._global_rows()
         syms = list(self.symtab.globals.values())
-        imported = np.fromiter((bool(s.flags & SymbolFlags.IMPORT) for s in syms), bool, len(syms))
-        defined = np.fromiter((s.file is not None and s.shndx != C.SHN_ABS for s in syms), bool, len(syms))
+        n = len(syms)
+        imported = (np.fromiter(map(attrgetter("flags"), syms), np.int64, n) & SymbolFlags.IMPORT) != 0
+        has_file = np.fromiter(map(operator.is_not, map(attrgetter("file"), syms), itertools.repeat(None)), bool, n)
+        defined = has_file & (np.fromiter(map(attrgetter("shndx"), syms), np.int64, n) != C.SHN_ABS)
         return rows, imported, defined & ~imported
 
-    def _global_rows(self) -> dict[int, int]:
-        """Row of each global record (by id) in tables made over all globals."""
-        return {id(sym): i for i, sym in enumerate(self.symtab.globals.values())}
+    def _global_rows(self) -> dict[int, np.ndarray | None]:
+        """Per object (by id): the row of each of its global symbols in tables made over
+        all globals (None where one has no record: then the caller goes symbol by
+        symbol).  Looked up for every object in one pass."""
+        row_of = {id(sym): i for i, sym in enumerate(self.symtab.globals.values())}
+        parts = [obj.symbols[obj.raw.first_global:] for obj in self.objects]
+        flat = list(itertools.chain.from_iterable(parts))
+        try:
+            rows = np.fromiter(map(row_of.__getitem__, map(id, flat)), np.int64, len(flat))
+        except KeyError:
+            return {id(obj): _object_global_rows(obj, row_of) for obj in self.objects}
+        out = {}
+        start = 0
+        for obj, part in zip(self.objects, parts):
+            out[id(obj)] = rows[start:start + len(part)]
+            start += len(part)
+        return out
 
     def _definition_masks(self, obj: ObjectFile, global_masks=None):
         """Per symbol index of `obj`: imported; defined in the program (not absolute)."""
         symbols = obj.symbols
         first = obj.raw.first_global
         n = len(symbols)
-        gi = _object_global_rows(obj, global_masks[0]) if global_masks is not None else None
+        gi = global_masks[0].get(id(obj)) if global_masks is not None else None
         if gi is None:
             imported = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
             local_def = np.array([s is not None and s.file is not None and not (s.flags & SymbolFlags.IMPORT)
@@ -1121,7 +1139,7 @@ class Linker:
         end = n
         if global_table is not None and first < n:
             position, table = global_table
-            gi = _object_global_rows(obj, position)
+            gi = position.get(id(obj))
             if gi is not None:
                 for column, values in zip((S_, G, Z, lo, hi), table):
                     column[first:] = values[gi]
