@@ -1048,21 +1048,21 @@ class Linker:
                             (len(ordered) + 1) * Elf64_Shdr.size)
         content = image.content
         # atoms' bytes
+        text = self.outputs.get(".text")
         for o in self.alloc_sections + debug:
-            if o.is_nobits or o.synthetic is not None:
+            if o.is_nobits or o.synthetic is not None or o is text:
                 continue
             base = image.buf_off[o.name]
             for atom in o.atoms:
-                if atom.size and not atom.is_nobits:
+                if atom.size and atom.sh_type != C.SHT_NOBITS:
                     p = base + atom.value
                     content[p:p + atom.size] = atom.data
-        text = self.outputs.get(".text")
-        if text is not None and text.size:
+        if text is not None and text.size and not text.is_nobits and text.synthetic is None:
             # room between functions: int3, so a stray jump traps instead of running zeros
             view = image.view(text)
             view[:] = arch.TRAP_INSN * text.size
             for atom in text.atoms:
-                if atom.size and not atom.is_nobits:
+                if atom.size and atom.sh_type != C.SHT_NOBITS:
                     view[atom.value:atom.value + atom.size] = atom.data
         for atom, off_in, code in self.edits:
             image.put(atom.output, code, atom.value + off_in)
