@@ -1293,13 +1293,18 @@ class Linker:
                 S_r, A_r = Sv[rows], A[rows]
                 lo_s, hi_s = lo[syms[rows]], hi[syms[rows]]
                 delta = np.zeros(len(rows), np.int64)
-                for bias, candidates in ((np.where(pc & code, 4, 0), None), (4, pc & ~code)):
-                    target = S_r + A_r + bias
-                    k = np.minimum(np.searchsorted(entry_addr, target), len(entry_addr) - 1)
-                    hit = (delta == 0) & (entry_addr[k] == target) & (target >= lo_s) & (target < hi_s)
-                    if candidates is not None:
-                        hit &= candidates
-                    delta = np.where(hit, entry_stub[k] - entry_addr[k], delta)
+                last = len(entry_addr) - 1
+                target = S_r + A_r + np.where(pc & code, 4, 0)
+                k = np.minimum(np.searchsorted(entry_addr, target), last)
+                hit = (entry_addr[k] == target) & (target >= lo_s) & (target < hi_s)
+                delta[hit] = (entry_stub[k] - entry_addr[k])[hit]
+                # the second reading only for the PC-relative data fields the first missed
+                again = np.flatnonzero(pc & ~code & ~hit)
+                if len(again):
+                    target = S_r[again] + A_r[again] + 4
+                    k = np.minimum(np.searchsorted(entry_addr, target), last)
+                    hit = (entry_addr[k] == target) & (target >= lo_s[again]) & (target < hi_s[again])
+                    delta[again[hit]] = (entry_stub[k] - entry_addr[k])[hit]
                 Sv[rows] += delta
         values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], ctx.got_base, ctx.tp, ctx.tls_start)
         bad = arch.check_ranges(kinds, values, Sv)
