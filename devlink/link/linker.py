@@ -1193,10 +1193,24 @@ class Linker:
         """Every global's `_symbol_values` once, as columns, and each record's row
         (by id): a pass over all objects gathers from it instead of recomputing a
         global for every object that names it."""
-        rows = [self._symbol_values(sym) for sym in self.symtab.globals.values()]
-        table = tuple(np.array(col, np.int64) if rows else np.zeros(0, np.int64)
-                      for col in (zip(*rows) if rows else [(), (), (), (), ()]))
-        return self._global_rows(), table
+        rows = []
+        add = rows.append
+        special = SymbolFlags.IMPORT | SymbolFlags.GOT | SymbolFlags.GOTTP
+        for sym in self.symtab.globals.values():
+            if sym.flags & special or sym.type == C.STT_GNU_IFUNC:
+                add(self._symbol_values(sym))
+                continue
+            # `_symbol_values` of a symbol of the program without a GOT entry, inline
+            atom = sym.atom
+            if atom is None:
+                add((sym.value, 0, sym.size, 0, 0))
+            elif atom.output is None:
+                add((0, 0, sym.size, 0, 0))
+            else:
+                a = atom.output.addr + atom.value
+                add((a + sym.value, 0, sym.size, a, a + atom.size))
+        columns = np.array(rows, np.int64).reshape(-1, 5).T
+        return self._global_rows(), tuple(np.ascontiguousarray(c) for c in columns)
 
     def _entry_table(self):
         """Sorted function-entry addresses and their stubs (kept per stub in
