@@ -480,7 +480,9 @@ class Linker:
 
     def _global_definition_masks(self):
         """Per global (row of `_global_rows`): imported, defined in the program."""
-        rows = self._global_rows()
+        # kept for the relocation pass of the same link: objects keep their symbols and
+        # globals are only appended until then, so the rows stay right
+        rows = self._scan_rows = self._global_rows()
         syms = list(self.symtab.globals.values())
         n = len(syms)
         imported = (np.fromiter(map(attrgetter("flags"), syms), np.int64, n) & SymbolFlags.IMPORT) != 0
@@ -1210,7 +1212,10 @@ class Linker:
                 a = atom.output.addr + atom.value
                 add((a + sym.value, 0, sym.size, a, a + atom.size))
         columns = np.array(rows, np.int64).reshape(-1, 5).T
-        return self._global_rows(), tuple(np.ascontiguousarray(c) for c in columns)
+        object_rows = self.__dict__.pop("_scan_rows", None)
+        if object_rows is None:
+            object_rows = self._global_rows()
+        return object_rows, tuple(np.ascontiguousarray(c) for c in columns)
 
     def _entry_table(self):
         """Sorted function-entry addresses and their stubs (kept per stub in

@@ -15,6 +15,11 @@ EMPTY_VIEW = memoryview(b"")
 _STATIC_SUFFIX = __import__("re").compile(r"\.\d+$")
 
 
+#: section types that hold the file's own tables, never output bytes
+_NO_ATOM_TYPES = frozenset((C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
+                            C.SHT_SYMTAB_SHNDX))
+
+
 def is_debug_section(name: str) -> bool:
     return name.startswith(".debug_") or name.startswith(".zdebug_")
 
@@ -74,31 +79,38 @@ class ObjectFile:
         for sec in raw.sections:
             if sec.sh_type == C.SHT_GROUP:
                 self._read_group(sec)
+        if raw.view is None:
+            raw.view = memoryview(raw.data)
+        view = raw.view
+        relocs_of = raw.relocs.get
+        atoms = self.atoms
         for sec in raw.sections:
             t = sec.sh_type
-            if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
-                     C.SHT_SYMTAB_SHNDX):
+            if t in _NO_ATOM_TYPES:
                 continue
             name = sec.name
+            flags = sec.sh_flags
             if name == ".note.GNU-stack":
-                self.exec_stack = bool(sec.sh_flags & C.SHF_EXECINSTR)
+                self.exec_stack = bool(flags & C.SHF_EXECINSTR)
                 continue
-            if sec.sh_flags & C.SHF_EXCLUDE:
+            if flags & C.SHF_EXCLUDE:
                 continue
-            if not (sec.sh_flags & C.SHF_ALLOC):
-                if not is_debug_section(name):
+            if not (flags & C.SHF_ALLOC):
+                if not name.startswith((".debug_", ".zdebug_")):    # is_debug_section
                     continue  # .comment, .note.*, .llvm_addrsig...: not needed at run time
             elif name == ".note.gnu.property":
                 continue  # devlink does not claim IBT/SHSTK for the whole program
-            if sec.sh_flags & C.SHF_COMPRESSED:
+            if flags & C.SHF_COMPRESSED:
                 raise DevlinkError(f"{self.name}: section {name} is compressed; rebuild without -gz")
-            if sec.sh_addralign and sec.sh_addralign & (sec.sh_addralign - 1):
-                raise DevlinkError(f"{self.name}: section {name} has alignment {sec.sh_addralign}, not a power of two; the object is corrupt")
-            atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
-                        raw.section_bytes(sec), raw.relocs.get(sec.index))
+            align = sec.sh_addralign
+            if align & (align - 1):
+                raise DevlinkError(f"{self.name}: section {name} has alignment {align}, not a power of two; the object is corrupt")
+            # raw.section_bytes(sec), inline
+            data = EMPTY_VIEW if t == C.SHT_NOBITS else view[sec.sh_offset:sec.sh_offset + sec.sh_size]
+            atom = Atom(self, sec.index, name, t, flags, sec.sh_size, align, data, relocs_of(sec.index))
             atom.input_order = order
             order += 1
-            self.atoms[sec.index] = atom
+            atoms[sec.index] = atom
         return order
 
     def _read_group(self, sec) -> None:
