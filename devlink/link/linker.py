@@ -1262,16 +1262,20 @@ class Linker:
         tables = self.reloc_tables
         if not tables:
             return
-        buf_off = image.buf_off
-        pos, addr, arrays = [], [], []
         global_table = self._global_symbol_table()
-        for t in tables:
-            pos.append([buf_off[a.output.name] + a.value for a in t.atoms])
-            addr.append([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in t.atoms])
-            arrays.append(self._symbol_arrays(t.obj, global_table))
+        arrays = [self._symbol_arrays(t.obj, global_table) for t in tables]
         merged = concat_tables(tables)
-        atom_pos = np.fromiter(itertools.chain.from_iterable(pos), np.int64, len(merged.atoms))
-        atom_addr = np.fromiter(itertools.chain.from_iterable(addr), np.int64, len(merged.atoms))
+        # each atom's place in the buffer and its address, from its output section's
+        n = len(merged.atoms)
+        outputs = list(self.outputs.values())
+        out_row = {id(o): i for i, o in enumerate(outputs)}
+        out_pos = np.array([image.buf_off.get(o.name, 0) for o in outputs], np.int64)
+        out_addr = np.array([o.addr for o in outputs], np.int64)
+        oi = np.fromiter(map(out_row.__getitem__, map(id, map(attrgetter("output"), merged.atoms))), np.int64, n)
+        value = np.fromiter(map(attrgetter("value"), merged.atoms), np.int64, n)
+        alloc = (np.fromiter(map(attrgetter("sh_flags"), merged.atoms), np.int64, n) & C.SHF_ALLOC) != 0
+        atom_pos = out_pos[oi] + value
+        atom_addr = np.where(alloc, out_addr[oi] + value, value)
         S, G, Z, lo, hi = (np.concatenate([a[k] for a in arrays]) for k in range(5))
         self._relocate_rows(merged, ctx, image.array, atom_pos, atom_addr, (S, G, Z, lo, hi))
 

@@ -190,6 +190,7 @@ class SymtabBuilder:
         keyed.append(("$globals", self.global_block))
         parts = [np.zeros(1, SYM_DTYPE)]
         strings = [b"\0"]
+        bases = [0]
         base = 1
         row = 1
         nlocal = 1
@@ -198,18 +199,20 @@ class SymtabBuilder:
             self.layout[key] = (row, len(b.rows), base, len(b.strings))
             if not len(b.rows):
                 continue
-            rows = b.rows.copy()
-            rows["st_name"] += base
-            parts.append(rows)
+            parts.append(b.rows)
+            bases.append(base)
             strings.append(b.strings)
             base += len(b.strings)
-            row += len(rows)
+            row += len(b.rows)
             if key != "$globals":
-                nlocal += len(rows)
+                nlocal += len(b.rows)
+        # one copy of every block, each one's names moved past the strings before it
+        table = np.concatenate(parts)
+        table["st_name"] += np.repeat(np.array(bases, np.uint32), [len(p) for p in parts])
         self.dirty_blocks.clear()
         self.dirty_globals.clear()
         self.reshaped = False
-        return np.concatenate(parts).tobytes(), b"".join(strings), nlocal
+        return table.tobytes(), b"".join(strings), nlocal
 
     def render_changes(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]] | None:
         """If no block changed shape since the last render: the (offset, bytes) pieces of
