@@ -255,9 +255,8 @@ KIND_WIDTHS, KIND_LOW, KIND_HIGH, _COMMON_KIND, _PC_KIND, _ADDRESS_KIND = _kind_
 
 def kind_index(kind: np.ndarray) -> np.ndarray:
     """`kind` as indexes into the per-kind tables (anything else -> the last entry)."""
-    k = kind.astype(np.intp)
-    k[(k < 0) | (k >= len(KIND_WIDTHS))] = len(KIND_WIDTHS) - 1
-    return k
+    # -1 (and anything below) indexes the last entry, as does anything past the end
+    return np.clip(kind, -1, len(KIND_WIDTHS) - 1)
 
 
 def address_kind_mask(kind: np.ndarray) -> np.ndarray:
