@@ -24,7 +24,7 @@ from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
-from devlink.link.atom import Atom, pad_to_ideal
+from devlink.link.atom import Atom
 from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import layout, tls_range
 from devlink.link.object_file import ObjectFile, SharedObject, bind_import
@@ -494,7 +494,7 @@ class Linker:
         """Per object (by id): the row of each of its global symbols in tables made over
         all globals (None where one has no record: then the caller goes symbol by
         symbol).  Looked up for every object in one pass."""
-        row_of = {id(sym): i for i, sym in enumerate(self.symtab.globals.values())}
+        row_of = dict(zip(map(id, self.symtab.globals.values()), itertools.count()))
         parts = [obj.symbols[obj.raw.first_global:] for obj in self.objects]
         flat = list(itertools.chain.from_iterable(parts))
         try:
@@ -871,12 +871,16 @@ class Linker:
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)
                 atom.value = cursor
-                if atom.capacity < atom.size:
-                    atom.capacity = atom.size
+                size = atom.size
                 if pad_code and atom.sh_flags & C.SHF_EXECINSTR:
                     # room to grow in place (Zig's padToIdeal), for an edited function
-                    # that no running program can be executing
-                    atom.capacity = max(pad_to_ideal(atom.size), min(atom.size + 16, MIN_CODE_CAPACITY))
+                    # that no running program can be executing:
+                    # max(pad_to_ideal(size), min(size + 16, MIN_CODE_CAPACITY)), inline
+                    ideal = size + size // 3
+                    small = size + 16 if size + 16 < MIN_CODE_CAPACITY else MIN_CODE_CAPACITY
+                    atom.capacity = ideal if ideal > small else small
+                elif atom.capacity < size:
+                    atom.capacity = size
                 cursor += atom.capacity
             out.size = cursor
         # reserved room: sections grow into it during a session without moving
