@@ -709,8 +709,8 @@ class Linker:
         # resolved by ld.so)
         self.prebind_library_functions()
         # dynamic symbols: exports are definitions a library refers to (or all, -E)
-        imports = [sym for sym in self.symtab.globals.values()
-                   if sym.is_import and sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)]
+        IMPORT, USED = SymbolFlags.IMPORT, SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB
+        imports = [sym for sym in self.symtab.globals.values() if sym.flags & IMPORT and sym.flags & USED]
         for sym in imports:
             sym.file.used = True
         lib_names: set[str] = set()
@@ -922,23 +922,28 @@ class Linker:
         self.stubs.addr = self.outputs[".plt"].addr
         self.cells.addr = self.outputs[".devlink.cells"].addr
 
+    def _debug_atoms(self) -> list[Atom]:
+        """The non-allocated input pieces (debug info), from their output sections: a
+        tenth of the atoms, where a walk over every object's atoms sees them all."""
+        return [a for out in self.outputs.values() if not out.is_alloc for a in out.atoms
+                if a is not None and a.file is not None and not a.sh_flags & C.SHF_ALLOC]
+
     def _plan_debug_padding(self) -> None:
         """Debug pieces get capacity (valid DWARF padding) so an edited object's debug
         info can be rewritten in place by an incremental update."""
+        info_of, abbrev_of = {}, {}
+        for atom in self._debug_atoms():
+            if atom.name == ".debug_info":
+                info_of[id(atom.file)] = atom
+            elif atom.name == ".debug_abbrev":
+                abbrev_of[id(atom.file)] = atom
+            elif atom.name in debug_pad.PADDING:
+                units = debug_pad.PADDING[atom.name][0]
+                if not units or debug_pad.last_unit_offset(atom.data, atom.size) is not None:
+                    atom.capacity = debug_pad.debug_capacity(atom.name, atom.size)
         for obj in self.objects:
-            info = abbrev = None
-            for atom in obj.atoms:
-                if atom is None or atom.sh_flags & C.SHF_ALLOC:
-                    continue
-                if atom.name == ".debug_info":
-                    info = atom
-                elif atom.name == ".debug_abbrev":
-                    abbrev = atom
-                elif atom.name in debug_pad.PADDING:
-                    units = debug_pad.PADDING[atom.name][0]
-                    if not units or debug_pad.last_unit_offset(atom.data, atom.size) is not None:
-                        atom.capacity = debug_pad.debug_capacity(atom.name, atom.size)
             obj.info_padding = None
+            info, abbrev = info_of.get(id(obj)), abbrev_of.get(id(obj))
             if info is not None and abbrev is not None:
                 plan = debug_pad.plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
                 if plan is not None:
@@ -953,13 +958,11 @@ class Linker:
                 iv = image.view(info.output)[info.value:info.value + info.capacity]
                 av = image.view(abbrev.output)[abbrev.value:abbrev.value + abbrev.capacity]
                 debug_pad.apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code, term)
-            for atom in obj.atoms:
-                if atom is None or atom.capacity <= atom.size or atom.sh_flags & C.SHF_ALLOC:
-                    continue
-                if atom.name in (".debug_info", ".debug_abbrev"):
-                    continue
-                view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
-                debug_pad.pad_piece(atom.name, view, atom.size, atom.capacity)
+        for atom in self._debug_atoms():
+            if atom.capacity <= atom.size or atom.name in (".debug_info", ".debug_abbrev"):
+                continue
+            view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
+            debug_pad.pad_piece(atom.name, view, atom.size, atom.capacity)
 
     # --- 8. contents ------------------------------------------------------------------------
     def canonical_address(self, sym: Symbol) -> int:
