@@ -549,24 +549,32 @@ class Linker:
             j = int(np.argmax(syms >= len(obj.symbols)))
             raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
                                f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
+        # the atoms' columns (maps over the atoms: no per-atom Python)
+        n_atoms = len(atoms)
+        atom_size = np.fromiter(map(attrgetter("size"), atoms), np.int64, n_atoms)
+        atom_flags = np.fromiter(map(attrgetter("sh_flags"), atoms), np.int64, n_atoms)
+        atom_nobits = np.fromiter(map(attrgetter("sh_type"), atoms), np.int64, n_atoms) == C.SHT_NOBITS
         # every field inside the section it patches
-        sizes = np.array([a.size for a in atoms], np.int64)[aidx]
+        sizes = atom_size[aidx]
         widths = _reloc_widths()[np.minimum(types, 255)]
         outside = (offs < 0) | (offs + widths > sizes) | (types >= 256) & (offs > sizes)
         if outside.any():
             j = int(np.argmax(outside))
             raise DevlinkError(f"{obj.name}: a relocation for section {atoms[aidx[j]].name} patches offset {int(offs[j]):#x}, "
                                f"outside the section ({int(sizes[j]):#x} bytes); the object is corrupt, rebuild it")
-        if any(a.is_nobits for a in atoms):
-            a = next(a for a in atoms if a.is_nobits)
+        if atom_nobits.any():
+            a = atoms[int(np.argmax(atom_nobits))]
             raise DevlinkError(f"{obj.name}: section {a.name} has no contents (SHT_NOBITS) but has relocations; "
                                f"the object is corrupt, rebuild it")
         tclip = np.minimum(types, 255)
         kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
         # references from code and data (not unwind tables, not debug info) may mean a
         # function's canonical address, the stub
-        alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) and a.output.name != ".eh_frame" for a in atoms])
-        code_atom = np.array([bool(a.sh_flags & C.SHF_EXECINSTR) for a in atoms])
+        eh_frame_out = self.outputs.get(".eh_frame")
+        not_eh_frame = np.fromiter(map(operator.is_not, map(attrgetter("output"), atoms), itertools.repeat(eh_frame_out)),
+                                   bool, n_atoms)
+        alloc_atom = ((atom_flags & C.SHF_ALLOC) != 0) & not_eh_frame
+        code_atom = (atom_flags & C.SHF_EXECINSTR) != 0
         from_alloc = alloc_atom[aidx]
         in_code = code_atom[aidx]
         # local-dynamic TLS is always relaxed to local exec, so in code a DTPOFF32 is an
@@ -580,7 +588,8 @@ class Linker:
         if got_mask.any():
             # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
             # defined in the program: no GOT entry, one load less
-            sec_off = np.array([obj.raw.sections[a.shndx].sh_offset for a in atoms], np.int64)
+            sec_off = np.fromiter(map(attrgetter("sh_offset"), map(obj.raw.sections.__getitem__, map(attrgetter("shndx"), atoms))),
+                                  np.int64, n_atoms)
             fpos = sec_off[aidx] + offs
             data = np.frombuffer(obj.raw.data, np.uint8)
             ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
