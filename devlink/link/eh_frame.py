@@ -25,6 +25,8 @@ HDR_HEADER = 12
 HDR_ENTRY = 8
 #: a record's length and CIE pointer, and (for an FDE) a signed first word after them
 _RECORD_HEAD = struct.Struct("<IIi")
+#: a record's length and CIE id (0 for a CIE)
+_LENGTH_AND_ID = struct.Struct("<II")
 
 
 def count_fdes(data, where: str) -> int:
@@ -32,15 +34,19 @@ def count_fdes(data, where: str) -> int:
     n = 0
     off = 0
     end = len(data)
+    head = _LENGTH_AND_ID.unpack_from
     while off + 4 <= end:
-        length = struct.unpack_from("<I", data, off)[0]
+        if off + 8 <= end:
+            length, cie_id = head(data, off)
+        else:
+            length, cie_id = struct.unpack_from("<I", data, off)[0], None
         if length == 0:
             break
         if length == 0xFFFFFFFF:
             raise DevlinkError(f"{where}: 64-bit .eh_frame records are not supported")
         if off + 4 + length > end or length < 4:
             raise DevlinkError(f"{where}: .eh_frame record at offset {off} runs past the section end; the object is corrupt")
-        if struct.unpack_from("<I", data, off + 4)[0] != 0:
+        if cie_id != 0:
             n += 1
         off += 4 + length
     return n

@@ -524,7 +524,7 @@ class Linker:
         local_def = np.zeros(n, bool)
         local_def[first:] = global_masks[2][gi]
         # locals: defined here unless dropped or absolute
-        local_def[:first] = np.fromiter((s is not None for s in symbols[:first]), bool, first)
+        local_def[:first] = np.fromiter(map(operator.is_not, symbols[:first], itertools.repeat(None)), bool, first)
         local_def[:first] &= np.array(obj.st_shndx[:first], np.int64) != C.SHN_ABS
         return imported, local_def
 

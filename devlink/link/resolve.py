@@ -80,7 +80,10 @@ class SymbolTable:
         local = np.flatnonzero((types[1:first_global] != C.STT_SECTION) & (types[1:first_global] != C.STT_FILE)
                                & (np.array(shndxs[1:first_global], np.int64) != C.SHN_UNDEF)) + 1
         atoms = obj.atoms
-        for i, name in zip(local.tolist(), symbol_names(raw, local)):
+        # every name this object needs, in one pass over its string table
+        names = symbol_names(raw, np.concatenate((local, np.arange(first_global, n))))
+        local_names, global_names = names[:len(local)], names[len(local):]
+        for i, name in zip(local.tolist(), local_names):
             if not name:
                 continue
             shndx = shndxs[i]
@@ -98,8 +101,7 @@ class SymbolTable:
         ref_names = obj.ref_names
         st_other, st_value, st_size = obj.st_other, obj.st_value, obj.st_size
         type_list = types[first_global:].tolist()
-        for i, name, shndx, bind in zip(range(first_global, n), symbol_names(raw, np.arange(first_global, n)),
-                                        shndxs[first_global:], binds):
+        for i, name, shndx, bind in zip(range(first_global, n), global_names, shndxs[first_global:], binds):
             sym = lookup(name)
             if sym is None:
                 sym = self.globals[name] = Symbol(name)
