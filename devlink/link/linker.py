@@ -727,9 +727,10 @@ class Linker:
             if so.used:
                 lib_names.update(so.raw.defined)
                 lib_names.update(so.raw.undefined)
+        export_all = opts.export_dynamic
         exports = [sym for sym in self.symtab.globals.values()
-                   if isinstance(sym.file, ObjectFile) and sym.visibility not in (C.STV_HIDDEN, C.STV_INTERNAL)
-                   and (opts.export_dynamic or sym.name in lib_names)]
+                   if (export_all or sym.name in lib_names) and isinstance(sym.file, ObjectFile)
+                   and sym.visibility not in (C.STV_HIDDEN, C.STV_INTERNAL)]
         # an exported function's value is its stub; an earlier entry names its code
         for sym in exports:
             if sym.flags & SymbolFlags.STUB and sym.atom is not None:
@@ -851,15 +852,20 @@ class Linker:
         self.rela_dyn.relocs.clear()
         self.rela_plt.relocs.clear()
         ext = self.extras
-        for e in self.got.entries:
+        got = self.got
+        plt_add, dyn_add, dynsym = self.rela_plt.add, self.rela_dyn.add, ext.field
+        IPLT, PLT, GOT = GotTag.IPLT, GotTag.PLT, GotTag.GOT
+        IMPORT, COPY_REL = SymbolFlags.IMPORT, SymbolFlags.COPY_REL
+        for e in got.entries:
             sym = e.symbol
-            addr = e.address(self.got)
-            if e.tag == GotTag.IPLT:
-                self.rela_plt.add(addr, arch.DYN_IRELATIVE, 0, sym.address())
-            elif e.tag == GotTag.PLT:
-                self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, ext.field(sym, "dynsym"))
-            elif e.tag == GotTag.GOT and sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
-                self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, ext.field(sym, "dynsym"))
+            tag = e.tag
+            if tag == GOT:
+                if sym.flags & IMPORT and not (sym.flags & COPY_REL):
+                    dyn_add(e.address(got), arch.DYN_GLOB_DAT, dynsym(sym, "dynsym"))
+            elif tag == IPLT:
+                plt_add(e.address(got), arch.DYN_IRELATIVE, 0, sym.address())
+            elif tag == PLT:
+                plt_add(e.address(got), arch.DYN_JUMP_SLOT, dynsym(sym, "dynsym"))
         for sym, atom in self.copy_atoms:
             self.rela_dyn.add(atom.address if atom.output is not None else 0, arch.DYN_COPY, ext.field(sym, "dynsym"))
 
