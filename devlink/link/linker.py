@@ -1243,8 +1243,10 @@ class Linker:
         """Sorted function-entry addresses and their stubs (kept per stub in
         `stub_entry`, so an update only touches the entries it changes)."""
         if getattr(self, "stub_entry", None) is None or len(self.stub_entry) < len(self.stubs.stubs):
-            self.stub_entry = np.array([s.atom.address + s.offset if s.atom is not None and s.cell >= 0 else 0
-                                        for s in self.stubs.stubs], np.int64)
+            stubs = self.stubs.stubs
+            # s.atom.address + s.offset, without the property call per stub
+            self.stub_entry = np.fromiter([a.output.addr + a.value + s.offset if a is not None and s.cell >= 0 else 0
+                                           for s, a in zip(stubs, map(attrgetter("atom"), stubs))], np.int64, len(stubs))
         idx = np.flatnonzero(self.stub_entry)
         entries = self.stub_entry[idx]
         order = np.argsort(entries, kind="stable")

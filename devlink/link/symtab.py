@@ -8,6 +8,8 @@ arrays; an update's Python work is proportional to the objects it changed.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 
 from devlink.elf import consts as C
@@ -114,8 +116,8 @@ class SymtabBuilder:
         func = (C.STB_LOCAL << 4) | C.STT_FUNC
         objt = (C.STB_LOCAL << 4) | C.STT_OBJECT
         first = self.stubs_done
-        base = [st.symbol.name for st in new]
-        cells = np.fromiter([st.cell for st in new], np.int64, len(new))
+        base = list(map(attrgetter("symbol.name"), new))
+        cells = np.fromiter(map(attrgetter("cell"), new), np.int64, len(new))
         with_cell = np.flatnonzero(cells >= 0)
         names = [n + "$stub" for n in base] + [base[k] + "$got" for k in with_cell.tolist()]
         addrs = np.concatenate((stubs.addr + 8 * np.arange(first, first + len(new), dtype=np.int64),
