@@ -1672,10 +1672,10 @@ def _object_global_rows(obj: ObjectFile, rows: dict[int, int]) -> np.ndarray | N
 def _gather_relocations(raw, atoms: list) -> tuple[np.ndarray, np.ndarray]:
     """The RELA records of `atoms`, in order, as an (n, 3) u8 array, and the count per
     atom: gathered from the file's bytes with one index instead of one array per atom."""
-    lens = np.fromiter((len(a.relocs) for a in atoms), np.int64, len(atoms))
+    lens = np.fromiter(map(len, map(attrgetter("relocs"), atoms)), np.int64, len(atoms))
     offsets = getattr(raw, "rela_offsets", None) or {}
     try:
-        starts = np.fromiter((offsets[a.shndx] for a in atoms), np.int64, len(atoms))
+        starts = np.fromiter(map(offsets.__getitem__, map(attrgetter("shndx"), atoms)), np.int64, len(atoms))
     except KeyError:
         starts = None
     if starts is None or (starts & 7).any():
