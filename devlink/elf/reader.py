@@ -15,7 +15,7 @@ import numpy as np
 
 from devlink.elf import consts as C
 from devlink.elf.records import (
-    Elf64_Ehdr, Elf64_Shdr, Elf64_Dyn, Elf64_Verdef, Elf64_Verdaux, RELA_DTYPE, SYM_DTYPE,
+    Elf64_Ehdr, Elf64_Shdr, Elf64_Dyn, Elf64_Verdef, Elf64_Verdaux, RELA_DTYPE, SHDR_DTYPE, SYM_DTYPE,
 )
 from devlink.errors import DevlinkError
 
@@ -104,28 +104,63 @@ def _check_ident(data: bytes, path: str, what: str) -> tuple:
 
 
 def _read_section_headers(data: bytes, path: str, hdr: tuple) -> list[RawSection]:
+    return _section_table(data, path, hdr)[0]
+
+
+def _section_table(data: bytes, path: str, hdr: tuple) -> tuple[list[RawSection], np.ndarray]:
+    """The section headers as records, and as one numpy table (for bulk checks).  Names
+    and bounds are checked in bulk; a file that fails goes through
+    `_section_header_error`, which names the first bad section."""
     e_shoff, e_shentsize, e_shnum, e_shstrndx = hdr[6], hdr[11], hdr[12], hdr[13]
     if e_shoff == 0:
-        return []
+        return [], np.zeros(0, SHDR_DTYPE)
     if e_shentsize != Elf64_Shdr.size:
         raise DevlinkError(f"{path}: section header size {e_shentsize} is not {Elf64_Shdr.size}; the file is corrupt, rebuild it")
     if e_shnum == 0 and e_shoff + Elf64_Shdr.size <= len(data):
         e_shnum = Elf64_Shdr.unpack_from(data, e_shoff)[5]  # extended numbering
     if e_shoff + e_shnum * Elf64_Shdr.size > len(data):
         raise DevlinkError(f"{path}: section header table runs past the end of the file (truncated?); rebuild it")
-    raw = list(Elf64_Shdr.iter_unpack(data[e_shoff:e_shoff + e_shnum * Elf64_Shdr.size]))
-    if e_shstrndx == C.SHN_XINDEX and raw:
-        e_shstrndx = raw[0][6]
-    if e_shstrndx >= len(raw):
+    table = np.frombuffer(data, SHDR_DTYPE, e_shnum, e_shoff)
+    if e_shstrndx == C.SHN_XINDEX and e_shnum:
+        e_shstrndx = int(table["sh_link"][0])
+    if e_shstrndx >= e_shnum:
         raise DevlinkError(f"{path}: section name table index {e_shstrndx} is out of range; the file is corrupt, rebuild it")
-    sh = raw[e_shstrndx]
-    if sh[4] + sh[5] > len(data):
+    str_off, str_size = int(table["sh_offset"][e_shstrndx]), int(table["sh_size"][e_shstrndx])
+    if str_off + str_size > len(data):
         raise DevlinkError(f"{path}: section name table runs past the end of the file (truncated?); rebuild it")
-    shstr = data[sh[4]:sh[4] + sh[5]]
-    sections = []
+    shstr = data[str_off:str_off + str_size]
+    noff = table["sh_name"].astype(np.int64)
+    offset, size, sh_type = table["sh_offset"], table["sh_size"], table["sh_type"]
+    end = np.uint64(len(data))
+    bad = ((noff >= len(shstr)) & (noff != 0)) | \
+          (((offset > end) | (size > end - np.minimum(offset, end)))
+           & (sh_type != C.SHT_NOBITS) & (sh_type != C.SHT_NULL))
+    names = None if bad.any() else _section_names(shstr, noff)
+    if names is None:
+        _section_header_error(data, path, table, shstr)
+    columns = [table[f].tolist() for f in SHDR_DTYPE.names[1:]]
+    return list(map(RawSection, range(e_shnum), names, *columns)), table
+
+
+def _section_names(shstr: bytes, noff: np.ndarray) -> list[str] | None:
+    """The names at `noff` in the section name table; None if one is not valid UTF-8."""
+    zeros = np.flatnonzero(np.frombuffer(shstr, np.uint8) == 0)
+    ends = np.append(zeros, len(shstr))[np.searchsorted(zeros, noff)].tolist()
+    starts = noff.tolist()
+    if shstr.isascii():
+        text = shstr.decode("ascii")
+        return [text[a:b] for a, b in zip(starts, ends)]
+    try:
+        return [shstr[a:b].decode("utf-8") for a, b in zip(starts, ends)]
+    except UnicodeDecodeError:
+        return None
+
+
+def _section_header_error(data: bytes, path: str, table: np.ndarray, shstr: bytes) -> None:
+    """Raise the error of the first section whose name or bounds are bad."""
     size = len(data)
     nstr = len(shstr)
-    for i, r in enumerate(raw):
+    for i, r in enumerate(table.tolist()):
         noff = r[0]
         if noff >= nstr and noff:
             raise DevlinkError(f"{path}: section [{i}] name offset {noff} is past the end of the section name table; the file is corrupt, rebuild it")
@@ -134,12 +169,11 @@ def _read_section_headers(data: bytes, path: str, hdr: tuple) -> list[RawSection
             name = shstr[noff:end if end >= 0 else nstr].decode("utf-8")
         except UnicodeDecodeError:
             raise DevlinkError(f"{path}: section [{i}] has a name that is not valid UTF-8; the file is corrupt, rebuild it") from None
-        sections.append(RawSection(i, name, *r[1:]))
         if r[4] + r[5] > size and r[1] != C.SHT_NOBITS and r[1] != C.SHT_NULL:
             raise DevlinkError(
-                f"{path}: section [{i}] {sections[-1].name} (offset {r[4]:#x}, size {r[5]:#x}) runs past the end of the file "
+                f"{path}: section [{i}] {name} (offset {r[4]:#x}, size {r[5]:#x}) runs past the end of the file "
                 f"({len(data):#x} bytes; truncated?); rebuild it")
-    return sections
+    raise AssertionError("bulk section header checks failed, one by one none did")
 
 
 def _table(data: bytes, sec: RawSection, dtype: np.dtype, path: str) -> np.ndarray:
@@ -154,15 +188,19 @@ def read_object(path: str, data: bytes) -> RawObject:
     if hdr[1] != C.ET_REL:
         kind = {C.ET_EXEC: "an executable", C.ET_DYN: "a shared object"}.get(hdr[1], f"ELF type {hdr[1]}")
         raise DevlinkError(f"{path}: is {kind}, not a relocatable object; pass .o files, .a archives or -l libraries")
-    sections = _read_section_headers(data, path, hdr)
+    sections, table = _section_table(data, path, hdr)
+    sh_type = table["sh_type"]
+    rela = np.flatnonzero(sh_type == C.SHT_RELA)
+    if ((sh_type == C.SHT_REL).any() or (table["sh_info"][rela] >= len(sections)).any()
+            or (table["sh_size"][rela] % RELA_DTYPE.itemsize).any()):
+        _read_tables_one_by_one(data, path, sections)     # raises the first section's error
     symtab = np.zeros(0, SYM_DTYPE)
     strtab = b""
     first_global = 0
-    relocs: dict[int, np.ndarray] = {}
-    rela_offsets: dict[int, int] = {}
     shndx_table = None
     symtab_sec = None
-    for sec in sections:
+    for i in np.flatnonzero((sh_type == C.SHT_SYMTAB) | (sh_type == C.SHT_SYMTAB_SHNDX)).tolist():
+        sec = sections[i]
         if sec.sh_type == C.SHT_SYMTAB:
             if symtab_sec is not None:
                 raise DevlinkError(f"{path}: has two symbol tables (sections [{symtab_sec.index}] and [{sec.index}]); "
@@ -177,25 +215,64 @@ def read_object(path: str, data: bytes) -> RawObject:
                 raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
                                    f"the file is corrupt, rebuild it")
             strtab = data[st.sh_offset:st.sh_offset + st.sh_size]
-        elif sec.sh_type == C.SHT_RELA:
-            if sec.sh_info >= len(sections):
-                raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt, rebuild it")
-            relocs[sec.sh_info] = _table(data, sec, RELA_DTYPE, path)
-            rela_offsets[sec.sh_info] = sec.sh_offset
-        elif sec.sh_type == C.SHT_REL:
-            raise DevlinkError(f"{path}: section {sec.name} uses REL relocations; x86-64 objects use RELA, rebuild the object with an x86-64 compiler")
-        elif sec.sh_type == C.SHT_SYMTAB_SHNDX:
+        else:
             shndx_table = np.frombuffer(data, "<u4", sec.sh_size // 4, sec.sh_offset)
+    relocs, rela_offsets = _rela_tables(data, table, rela)
     nsyms = len(symtab)
     if nsyms and int(symtab["st_name"].max()) >= max(len(strtab), 1):
         raise DevlinkError(f"{path}: a symbol name points past the end of the string table; the file is corrupt, rebuild it")
     raw = RawObject(path, data, sections, symtab, strtab, first_global, relocs, shndx_table,
                     rela_offsets=rela_offsets)
-    _check_sections(raw)
+    _check_sections(raw, table)
     _check_symbols(raw)
     # (relocation offsets are checked against their sections when the object's whole
     # table is scanned: devlink.link.linker.Linker.scan_object)
     return raw
+
+
+def _rela_tables(data: bytes, table: np.ndarray, rela: np.ndarray) -> tuple[dict, dict]:
+    """Target section -> its RELA records, and -> the file offset of them.  Each table is
+    a slice of one view of the file (one per offset modulo the record size): a slice
+    costs a tenth of an `np.frombuffer` call, and an object has hundreds of tables."""
+    relocs: dict[int, np.ndarray] = {}
+    rela_offsets: dict[int, int] = {}
+    size = RELA_DTYPE.itemsize
+    views: dict[int, np.ndarray] = {}
+    for target, off, nbytes in zip(table["sh_info"][rela].tolist(), table["sh_offset"][rela].tolist(),
+                                   table["sh_size"][rela].tolist()):
+        first, residue = divmod(off, size)
+        view = views.get(residue)
+        if view is None:
+            view = views[residue] = np.frombuffer(data, RELA_DTYPE, (len(data) - residue) // size, residue)
+        relocs[target] = view[first:first + nbytes // size]
+        rela_offsets[target] = off
+    return relocs, rela_offsets
+
+
+def _read_tables_one_by_one(data: bytes, path: str, sections: list[RawSection]) -> None:
+    """Raise the error of the first bad relocation section, in section order (after a
+    bad symbol table before it, as a reader going section by section would)."""
+    symtab_sec = None
+    for sec in sections:
+        if sec.sh_type == C.SHT_SYMTAB:
+            if symtab_sec is not None:
+                raise DevlinkError(f"{path}: has two symbol tables (sections [{symtab_sec.index}] and [{sec.index}]); "
+                                   f"the file is corrupt, rebuild it")
+            symtab_sec = sec
+            _table(data, sec, SYM_DTYPE, path)
+            if sec.sh_link >= len(sections) or sec.sh_link == 0:
+                raise DevlinkError(f"{path}: .symtab links to section {sec.sh_link}, which does not exist; the file is corrupt, rebuild it")
+            st = sections[sec.sh_link]
+            if st.sh_type != C.SHT_STRTAB:
+                raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
+                                   f"the file is corrupt, rebuild it")
+        elif sec.sh_type == C.SHT_RELA:
+            if sec.sh_info >= len(sections):
+                raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt, rebuild it")
+            _table(data, sec, RELA_DTYPE, path)
+        elif sec.sh_type == C.SHT_REL:
+            raise DevlinkError(f"{path}: section {sec.name} uses REL relocations; x86-64 objects use RELA, rebuild the object with an x86-64 compiler")
+    raise AssertionError("bulk relocation section checks failed, one by one none did")
 
 
 #: the largest section alignment and NOBITS (.bss) size devlink accepts: far beyond what
@@ -206,8 +283,15 @@ MAX_SECTION_SIZE = 1 << 40
 MAX_SYMBOL_VALUE = (1 << 63) - 1
 
 
-def _check_sections(raw: RawObject) -> None:
-    """Alignments and sizes the linker's address arithmetic can hold."""
+def _check_sections(raw: RawObject, table: np.ndarray | None = None) -> None:
+    """Alignments and sizes the linker's address arithmetic can hold (`table`: the
+    section headers as numpy, to check in bulk first)."""
+    if table is not None:
+        sh_type = table["sh_type"]
+        bad = (sh_type != C.SHT_NULL) & ((table["sh_addralign"] > MAX_ALIGNMENT)
+                                         | ((sh_type == C.SHT_NOBITS) & (table["sh_size"] > MAX_SECTION_SIZE)))
+        if not bad.any():
+            return
     path = raw.path
     for sec in raw.sections:
         if sec.sh_type == C.SHT_NULL:

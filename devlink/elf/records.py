@@ -16,6 +16,11 @@ Elf64_Ehdr = struct.Struct("<16sHHIQQQIHHHHHH")
 # Elf64_Shdr: sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link, sh_info,
 # sh_addralign, sh_entsize
 Elf64_Shdr = struct.Struct("<IIQQQQIIQQ")
+SHDR_DTYPE = np.dtype(
+    [("sh_name", "<u4"), ("sh_type", "<u4"), ("sh_flags", "<u8"), ("sh_addr", "<u8"),
+     ("sh_offset", "<u8"), ("sh_size", "<u8"), ("sh_link", "<u4"), ("sh_info", "<u4"),
+     ("sh_addralign", "<u8"), ("sh_entsize", "<u8")]
+)
 
 # Elf64_Phdr: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
 Elf64_Phdr = struct.Struct("<IIQQQQQQ")

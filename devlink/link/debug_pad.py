@@ -183,26 +183,37 @@ def apply_info_padding(info_buf, info_size: int, info_cap: int, abbrev_buf, abbr
     pad_info(info_buf, info_size, info_cap, code)
 
 
+def plan_piece(atom) -> None:
+    """Capacity for a debug piece other than .debug_info/.debug_abbrev (see plan_info)."""
+    if atom.name in PADDING:
+        units = PADDING[atom.name][0]
+        if not units or last_unit_offset(atom.data, atom.size) is not None:
+            atom.capacity = debug_capacity(atom.name, atom.size)
+
+
+def plan_info(info, abbrev) -> tuple | None:
+    """Capacity for an object's .debug_info and .debug_abbrev pieces; the padding plan
+    (info, abbrev, abbreviation code, table end), or None if they cannot pad."""
+    plan = plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
+    if plan is None:
+        return None
+    info.capacity, abbrev.capacity, code, term = plan
+    return info, abbrev, code, term
+
+
 def plan_object(atoms) -> tuple | None:
     """Give one object's debug pieces (its non-allocated atoms) their capacity; returns
-    the .debug_info padding plan (info, abbrev, abbreviation code, table end) or None.
-    For a full link's objects and for an object an update adds."""
+    the .debug_info padding plan, or None (for an object an update adds; the full link
+    does the same over every object's pieces at once)."""
     info = abbrev = None
     for atom in atoms:
         if atom.name == ".debug_info":
             info = atom
         elif atom.name == ".debug_abbrev":
             abbrev = atom
-        elif atom.name in PADDING:
-            units = PADDING[atom.name][0]
-            if not units or last_unit_offset(atom.data, atom.size) is not None:
-                atom.capacity = debug_capacity(atom.name, atom.size)
-    if info is not None and abbrev is not None:
-        plan = plan_info_padding(info.data, info.size, abbrev.data, abbrev.size)
-        if plan is not None:
-            info.capacity, abbrev.capacity, code, term = plan
-            return info, abbrev, code, term
-    return None
+        else:
+            plan_piece(atom)
+    return plan_info(info, abbrev) if info is not None and abbrev is not None else None
 
 
 # --- a removed object's pieces: units that describe nothing -------------------------------

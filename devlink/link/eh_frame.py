@@ -23,6 +23,10 @@ DW_EH_PE_omit = 0xFF
 
 HDR_HEADER = 12
 HDR_ENTRY = 8
+#: a record's length and CIE pointer, and (for an FDE) a signed first word after them
+_RECORD_HEAD = struct.Struct("<IIi")
+#: a record's length and CIE id (0 for a CIE)
+_LENGTH_AND_ID = struct.Struct("<II")
 
 
 def count_fdes(data, where: str) -> int:
@@ -30,15 +34,19 @@ def count_fdes(data, where: str) -> int:
     n = 0
     off = 0
     end = len(data)
+    head = _LENGTH_AND_ID.unpack_from
     while off + 4 <= end:
-        length = struct.unpack_from("<I", data, off)[0]
+        if off + 8 <= end:
+            length, cie_id = head(data, off)
+        else:
+            length, cie_id = struct.unpack_from("<I", data, off)[0], None
         if length == 0:
             break
         if length == 0xFFFFFFFF:
             raise DevlinkError(f"{where}: 64-bit .eh_frame records are not supported")
         if off + 4 + length > end or length < 4:
             raise DevlinkError(f"{where}: .eh_frame record at offset {off} runs past the section end; the object is corrupt")
-        if struct.unpack_from("<I", data, off + 4)[0] != 0:
+        if cie_id != 0:
             n += 1
         off += 4 + length
     return n
@@ -104,18 +112,26 @@ def fde_table(data, addr: int, where: str = ".eh_frame") -> list[tuple[int, int]
     """(initial location, FDE address) of every FDE of relocated `.eh_frame` bytes that
     start at `addr` (one object's piece: its FDEs point at CIEs in the same piece)."""
     out = []
+    add = out.append
     encodings: dict[int, int] = {}
     off = 0
     end = len(data)
+    record = _RECORD_HEAD.unpack_from
+    pcrel_sdata4 = DW_EH_PE_pcrel | DW_EH_PE_sdata4
     try:
         while off + 4 <= end:
-            length = struct.unpack_from("<I", data, off)[0]
+            if off + 12 <= end:
+                # length, CIE pointer, and the first word of an FDE's initial location
+                length, cie_ptr, word = record(data, off)
+            else:
+                length, cie_ptr, word = struct.unpack_from("<I", data, off)[0], None, None
             if length == 0:
                 off += 4
                 continue
             if off + 4 + length > end or length < 8:
                 raise ValueError("record runs past the end")
-            cie_ptr = struct.unpack_from("<I", data, off + 4)[0]
+            if cie_ptr is None:
+                cie_ptr = struct.unpack_from("<I", data, off + 4)[0]
             if cie_ptr == 0:
                 encodings[off] = _cie_fde_encoding(data, off)
             else:
@@ -125,9 +141,12 @@ def fde_table(data, addr: int, where: str = ".eh_frame") -> list[tuple[int, int]
                     if not 0 <= cie_off < off:
                         raise ValueError("FDE names no CIE of this object")
                     enc = encodings[cie_off] = _cie_fde_encoding(data, cie_off)
-                pc = _read_encoded(data, off + 8, enc, addr + off + 8)
+                if enc == pcrel_sdata4 and word is not None:    # what gcc emits
+                    pc = (word + addr + off + 8) & 0xFFFFFFFFFFFFFFFF
+                else:
+                    pc = _read_encoded(data, off + 8, enc, addr + off + 8)
                 if pc:  # FDEs of discarded code have 0
-                    out.append((pc, addr + off))
+                    add((pc, addr + off))
             off += 4 + length
     except (ValueError, IndexError, struct.error) as e:
         raise DevlinkError(f"{where}: .eh_frame record at offset {off:#x} is malformed ({e}); rebuild the object") from None

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
+import operator
 import os
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -22,7 +24,7 @@ from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr
 from devlink.errors import DevlinkError
 from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
-from devlink.link.atom import Atom, pad_to_ideal
+from devlink.link.atom import Atom
 from devlink.link.inputs import find_library, kind_of, read_file
 from devlink.link.layout import layout, tls_range
 from devlink.link.object_file import ObjectFile, SharedObject, bind_import
@@ -365,27 +367,31 @@ class Linker:
 
     def assign_output_sections(self) -> None:
         mask = ~(C.SHF_GROUP | C.SHF_MERGE | C.SHF_STRINGS | C.SHF_INFO_LINK | C.SHF_LINK_ORDER)
+        output_name = S.output_name
+        array_types = {".init_array": C.SHT_INIT_ARRAY, ".fini_array": C.SHT_FINI_ARRAY,
+                       ".preinit_array": C.SHT_PREINIT_ARRAY}
+        outputs = self.outputs
         for obj in self.objects:
             for atom in obj.atoms:
                 if atom is None or not atom.alive:
                     continue
-                name = S.output_name(atom.name, atom.sh_type, atom.sh_flags)
+                name = output_name(atom.name, atom.sh_type, atom.sh_flags)
                 if name in (".ctors", ".dtors") or atom.name.startswith((".ctors", ".dtors")):
                     raise DevlinkError(f"{obj.name}: section {atom.name} (old-style constructors) is not supported; rebuild with a current gcc, which uses .init_array")
-                sh_type = atom.sh_type
-                if name == ".init_array":
-                    sh_type = C.SHT_INIT_ARRAY
-                elif name == ".fini_array":
-                    sh_type = C.SHT_FINI_ARRAY
-                elif name == ".preinit_array":
-                    sh_type = C.SHT_PREINIT_ARRAY
-                out = self._output(name, sh_type, atom.sh_flags & mask)
-                if out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
+                sh_type = array_types.get(name, atom.sh_type)
+                flags = atom.sh_flags & mask
+                out = outputs.get(name)
+                if out is None:
+                    out = self._output(name, sh_type, flags)
+                elif out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
                     out.sh_type = sh_type
-                out.sh_flags |= atom.sh_flags & mask
-                out.alignment = max(out.alignment, atom.alignment)
+                out.sh_flags |= flags
+                if atom.alignment > out.alignment:
+                    out.alignment = atom.alignment
                 atom.output = out
-                atom.priority = S.init_priority(atom.name)
+                if name in array_types:
+                    # only the arrays are ordered by priority (`.init_array.00100`)
+                    atom.priority = S.init_priority(atom.name)
                 if name == ".eh_frame":
                     # records are 4-byte aligned; zero padding between objects would
                     # read as the table's terminator to a linear walker
@@ -422,9 +428,11 @@ class Linker:
         text = self.outputs.get(".text")
         stubs, cells, stub_by_key = self.stubs.stubs, self.cells.stub_of, self.stub_by_key
         set_extra = self.extras.set_field
+        STUB = SymbolFlags.STUB
         for obj in self.objects:
             # an object's functions are in its own atoms: the entries seen are per object
             by_entry: dict[tuple[int, int], int] = {}
+            stub_indexes = obj.stub_indexes
             for sym in function_definitions(obj):
                 if sym.type == C.STT_GNU_IFUNC:
                     self._ifunc_stub(obj, sym)
@@ -439,9 +447,10 @@ class Linker:
                     cell = len(cells)
                     stubs.append(Stub(sym, atom, sym.value, index if cell == index else cell))
                     cells.append(index)
-                    stub_by_key[stub_key(obj, sym)] = index
-                    obj.stub_indexes.append(index)
-                sym.flags |= SymbolFlags.STUB
+                    # stub_key(obj, sym), inline
+                    stub_by_key[(obj.name, sym.name) if sym.bind == C.STB_LOCAL else sym.name] = index
+                    stub_indexes.append(index)
+                sym.flags |= STUB
                 set_extra(sym, "stub", index)
 
     def _ifunc_stub(self, obj: ObjectFile, sym: Symbol) -> None:
@@ -474,22 +483,40 @@ class Linker:
 
     def _global_definition_masks(self):
         """Per global (row of `_global_rows`): imported, defined in the program."""
-        rows = self._global_rows()
+        # kept for the relocation pass of the same link: objects keep their symbols and
+        # globals are only appended until then, so the rows stay right
+        rows = self._scan_rows = self._global_rows()
         syms = list(self.symtab.globals.values())
-        imported = np.fromiter((bool(s.flags & SymbolFlags.IMPORT) for s in syms), bool, len(syms))
-        defined = np.fromiter((s.file is not None and s.shndx != C.SHN_ABS for s in syms), bool, len(syms))
+        n = len(syms)
+        imported = (np.fromiter(map(attrgetter("flags"), syms), np.int64, n) & SymbolFlags.IMPORT) != 0
+        has_file = np.fromiter(map(operator.is_not, map(attrgetter("file"), syms), itertools.repeat(None)), bool, n)
+        defined = has_file & (np.fromiter(map(attrgetter("shndx"), syms), np.int64, n) != C.SHN_ABS)
         return rows, imported, defined & ~imported
 
-    def _global_rows(self) -> dict[int, int]:
-        """Row of each global record (by id) in tables made over all globals."""
-        return {id(sym): i for i, sym in enumerate(self.symtab.globals.values())}
+    def _global_rows(self) -> dict[int, np.ndarray | None]:
+        """Per object (by id): the row of each of its global symbols in tables made over
+        all globals (None where one has no record: then the caller goes symbol by
+        symbol).  Looked up for every object in one pass."""
+        row_of = dict(zip(map(id, self.symtab.globals.values()), itertools.count()))
+        parts = [obj.symbols[obj.raw.first_global:] for obj in self.objects]
+        flat = list(itertools.chain.from_iterable(parts))
+        try:
+            rows = np.fromiter(map(row_of.__getitem__, map(id, flat)), np.int64, len(flat))
+        except KeyError:
+            return {id(obj): _object_global_rows(obj, row_of) for obj in self.objects}
+        out = {}
+        start = 0
+        for obj, part in zip(self.objects, parts):
+            out[id(obj)] = rows[start:start + len(part)]
+            start += len(part)
+        return out
 
     def _definition_masks(self, obj: ObjectFile, global_masks=None):
         """Per symbol index of `obj`: imported; defined in the program (not absolute)."""
         symbols = obj.symbols
         first = obj.raw.first_global
         n = len(symbols)
-        gi = _object_global_rows(obj, global_masks[0]) if global_masks is not None else None
+        gi = global_masks[0].get(id(obj)) if global_masks is not None else None
         if gi is None:
             imported = np.array([s is not None and bool(s.flags & SymbolFlags.IMPORT) for s in symbols], bool)
             local_def = np.array([s is not None and s.file is not None and not (s.flags & SymbolFlags.IMPORT)
@@ -500,7 +527,7 @@ class Linker:
         local_def = np.zeros(n, bool)
         local_def[first:] = global_masks[2][gi]
         # locals: defined here unless dropped or absolute
-        local_def[:first] = np.fromiter((s is not None for s in symbols[:first]), bool, first)
+        local_def[:first] = np.fromiter(map(operator.is_not, symbols[:first], itertools.repeat(None)), bool, first)
         local_def[:first] &= np.array(obj.st_shndx[:first], np.int64) != C.SHN_ABS
         return imported, local_def
 
@@ -525,24 +552,32 @@ class Linker:
             j = int(np.argmax(syms >= len(obj.symbols)))
             raise DevlinkError(f"{obj.name}: a relocation in section {atoms[aidx[j]].name} names symbol {int(syms[j])}, "
                                f"past the end of the symbol table ({len(obj.symbols)} entries); the object is corrupt, rebuild it")
+        # the atoms' columns (maps over the atoms: no per-atom Python)
+        n_atoms = len(atoms)
+        atom_size = np.fromiter(map(attrgetter("size"), atoms), np.int64, n_atoms)
+        atom_flags = np.fromiter(map(attrgetter("sh_flags"), atoms), np.int64, n_atoms)
+        atom_nobits = np.fromiter(map(attrgetter("sh_type"), atoms), np.int64, n_atoms) == C.SHT_NOBITS
         # every field inside the section it patches
-        sizes = np.array([a.size for a in atoms], np.int64)[aidx]
+        sizes = atom_size[aidx]
         widths = _reloc_widths()[np.minimum(types, 255)]
         outside = (offs < 0) | (offs + widths > sizes) | (types >= 256) & (offs > sizes)
         if outside.any():
             j = int(np.argmax(outside))
             raise DevlinkError(f"{obj.name}: a relocation for section {atoms[aidx[j]].name} patches offset {int(offs[j]):#x}, "
                                f"outside the section ({int(sizes[j]):#x} bytes); the object is corrupt, rebuild it")
-        if any(a.is_nobits for a in atoms):
-            a = next(a for a in atoms if a.is_nobits)
+        if atom_nobits.any():
+            a = atoms[int(np.argmax(atom_nobits))]
             raise DevlinkError(f"{obj.name}: section {a.name} has no contents (SHT_NOBITS) but has relocations; "
                                f"the object is corrupt, rebuild it")
         tclip = np.minimum(types, 255)
         kinds = np.where(types >= 256, -1, kind_table[tclip]).astype(np.int16)
         # references from code and data (not unwind tables, not debug info) may mean a
         # function's canonical address, the stub
-        alloc_atom = np.array([bool(a.sh_flags & C.SHF_ALLOC) and a.output.name != ".eh_frame" for a in atoms])
-        code_atom = np.array([bool(a.sh_flags & C.SHF_EXECINSTR) for a in atoms])
+        eh_frame_out = self.outputs.get(".eh_frame")
+        not_eh_frame = np.fromiter(map(operator.is_not, map(attrgetter("output"), atoms), itertools.repeat(eh_frame_out)),
+                                   bool, n_atoms)
+        alloc_atom = ((atom_flags & C.SHF_ALLOC) != 0) & not_eh_frame
+        code_atom = (atom_flags & C.SHF_EXECINSTR) != 0
         from_alloc = alloc_atom[aidx]
         in_code = code_atom[aidx]
         # local-dynamic TLS is always relaxed to local exec, so in code a DTPOFF32 is an
@@ -556,7 +591,7 @@ class Linker:
         if got_mask.any():
             # `mov foo@GOTPCREL(%rip), %reg` -> `lea foo(%rip), %reg` for symbols
             # defined in the program: no GOT entry, one load less
-            sec_off = np.array([a.offset for a in atoms], np.int64)
+            sec_off = np.fromiter(map(attrgetter("offset"), atoms), np.int64, n_atoms)
             fpos = sec_off[aidx] + offs
             data = np.frombuffer(obj.raw.data, np.uint8)
             ok = got_mask & relaxable_types[tclip] & local_def[syms] & (offs >= 2)
@@ -685,8 +720,8 @@ class Linker:
         # resolved by ld.so)
         self.prebind_library_functions()
         # dynamic symbols: exports are definitions a library refers to (or all, -E)
-        imports = [sym for sym in self.symtab.globals.values()
-                   if sym.is_import and sym.flags & (SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB)]
+        IMPORT, USED = SymbolFlags.IMPORT, SymbolFlags.GOT | SymbolFlags.COPY_REL | SymbolFlags.STUB
+        imports = [sym for sym in self.symtab.globals.values() if sym.flags & IMPORT and sym.flags & USED]
         for sym in imports:
             sym.file.used = True
         lib_names: set[str] = set()
@@ -694,9 +729,10 @@ class Linker:
             if so.used:
                 lib_names.update(so.raw.defined)
                 lib_names.update(so.raw.undefined)
+        export_all = opts.export_dynamic
         exports = [sym for sym in self.symtab.globals.values()
-                   if isinstance(sym.file, ObjectFile) and sym.visibility not in (C.STV_HIDDEN, C.STV_INTERNAL)
-                   and (opts.export_dynamic or sym.name in lib_names)]
+                   if (export_all or sym.name in lib_names) and isinstance(sym.file, ObjectFile)
+                   and sym.visibility not in (C.STV_HIDDEN, C.STV_INTERNAL)]
         # an exported function's value is its stub; an earlier entry names its code
         for sym in exports:
             if sym.flags & SymbolFlags.STUB and sym.atom is not None:
@@ -818,15 +854,20 @@ class Linker:
         self.rela_dyn.relocs.clear()
         self.rela_plt.relocs.clear()
         ext = self.extras
-        for e in self.got.entries:
+        got = self.got
+        plt_add, dyn_add, dynsym = self.rela_plt.add, self.rela_dyn.add, ext.field
+        IPLT, PLT, GOT = GotTag.IPLT, GotTag.PLT, GotTag.GOT
+        IMPORT, COPY_REL = SymbolFlags.IMPORT, SymbolFlags.COPY_REL
+        for e in got.entries:
             sym = e.symbol
-            addr = e.address(self.got)
-            if e.tag == GotTag.IPLT:
-                self.rela_plt.add(addr, arch.DYN_IRELATIVE, 0, sym.address())
-            elif e.tag == GotTag.PLT:
-                self.rela_plt.add(addr, arch.DYN_JUMP_SLOT, ext.field(sym, "dynsym"))
-            elif e.tag == GotTag.GOT and sym.is_import and not (sym.flags & SymbolFlags.COPY_REL):
-                self.rela_dyn.add(addr, arch.DYN_GLOB_DAT, ext.field(sym, "dynsym"))
+            tag = e.tag
+            if tag == GOT:
+                if sym.flags & IMPORT and not (sym.flags & COPY_REL):
+                    dyn_add(e.address(got), arch.DYN_GLOB_DAT, dynsym(sym, "dynsym"))
+            elif tag == IPLT:
+                plt_add(e.address(got), arch.DYN_IRELATIVE, 0, sym.address())
+            elif tag == PLT:
+                plt_add(e.address(got), arch.DYN_JUMP_SLOT, dynsym(sym, "dynsym"))
         for sym, atom in self.copy_atoms:
             self.rela_dyn.add(atom.address if atom.output is not None else 0, arch.DYN_COPY, ext.field(sym, "dynsym"))
 
@@ -847,12 +888,16 @@ class Linker:
                 align = atom.alignment
                 cursor = (cursor + align - 1) & ~(align - 1)
                 atom.value = cursor
-                if atom.capacity < atom.size:
-                    atom.capacity = atom.size
+                size = atom.size
                 if pad_code and atom.sh_flags & C.SHF_EXECINSTR:
                     # room to grow in place (Zig's padToIdeal), for an edited function
-                    # that no running program can be executing
-                    atom.capacity = max(pad_to_ideal(atom.size), min(atom.size + 16, MIN_CODE_CAPACITY))
+                    # that no running program can be executing:
+                    # max(pad_to_ideal(size), min(size + 16, MIN_CODE_CAPACITY)), inline
+                    ideal = size + size // 3
+                    small = size + 16 if size + 16 < MIN_CODE_CAPACITY else MIN_CODE_CAPACITY
+                    atom.capacity = ideal if ideal > small else small
+                elif atom.capacity < size:
+                    atom.capacity = size
                 cursor += atom.capacity
             out.size = cursor
         # reserved room: sections grow into it during a session without moving
@@ -895,12 +940,26 @@ class Linker:
         self.stubs.addr = self.outputs[".plt"].addr
         self.cells.addr = self.outputs[".devlink.cells"].addr
 
+    def _debug_atoms(self) -> list[Atom]:
+        """The non-allocated input pieces (debug info), from their output sections: a
+        tenth of the atoms, where a walk over every object's atoms sees them all."""
+        return [a for out in self.outputs.values() if not out.is_alloc for a in out.atoms
+                if a is not None and a.file is not None and not a.sh_flags & C.SHF_ALLOC]
+
     def _plan_debug_padding(self) -> None:
         """Debug pieces get capacity (valid DWARF padding) so an edited object's debug
         info can be rewritten in place by an incremental update."""
+        info_of, abbrev_of = {}, {}
+        for atom in self._debug_atoms():
+            if atom.name == ".debug_info":
+                info_of[id(atom.file)] = atom
+            elif atom.name == ".debug_abbrev":
+                abbrev_of[id(atom.file)] = atom
+            else:
+                debug_pad.plan_piece(atom)
         for obj in self.objects:
-            obj.info_padding = debug_pad.plan_object(
-                [a for a in obj.atoms if a is not None and not a.sh_flags & C.SHF_ALLOC])
+            info, abbrev = info_of.get(id(obj)), abbrev_of.get(id(obj))
+            obj.info_padding = debug_pad.plan_info(info, abbrev) if info is not None and abbrev is not None else None
 
     def _pad_debug(self, image: OutputImage) -> None:
         for obj in self.objects:
@@ -910,13 +969,11 @@ class Linker:
                 iv = image.view(info.output)[info.value:info.value + info.capacity]
                 av = image.view(abbrev.output)[abbrev.value:abbrev.value + abbrev.capacity]
                 debug_pad.apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code, term)
-            for atom in obj.atoms:
-                if atom is None or atom.capacity <= atom.size or atom.sh_flags & C.SHF_ALLOC:
-                    continue
-                if atom.name in (".debug_info", ".debug_abbrev"):
-                    continue
-                view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
-                debug_pad.pad_piece(atom.name, view, atom.size, atom.capacity)
+        for atom in self._debug_atoms():
+            if atom.capacity <= atom.size or atom.name in (".debug_info", ".debug_abbrev"):
+                continue
+            view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
+            debug_pad.pad_piece(atom.name, view, atom.size, atom.capacity)
 
     # --- 8. contents ------------------------------------------------------------------------
     def canonical_address(self, sym: Symbol) -> int:
@@ -1014,21 +1071,21 @@ class Linker:
                             (len(ordered) + 1) * Elf64_Shdr.size)
         content = image.content
         # atoms' bytes
+        text = self.outputs.get(".text")
         for o in self.alloc_sections + debug:
-            if o.is_nobits or o.synthetic is not None:
+            if o.is_nobits or o.synthetic is not None or o is text:
                 continue
             base = image.buf_off[o.name]
             for atom in o.atoms:
-                if atom.size and not atom.is_nobits:
+                if atom.size and atom.sh_type != C.SHT_NOBITS:
                     p = base + atom.value
                     content[p:p + atom.size] = atom.data
-        text = self.outputs.get(".text")
-        if text is not None and text.size:
+        if text is not None and text.size and not text.is_nobits and text.synthetic is None:
             # room between functions: int3, so a stray jump traps instead of running zeros
             view = image.view(text)
             view[:] = arch.TRAP_INSN * text.size
             for atom in text.atoms:
-                if atom.size and not atom.is_nobits:
+                if atom.size and atom.sh_type != C.SHT_NOBITS:
                     view[atom.value:atom.value + atom.size] = atom.data
         for atom, off_in, code in self.edits:
             image.put(atom.output, code, atom.value + off_in)
@@ -1073,6 +1130,22 @@ class Linker:
                     obj.table = trimmed(obj.table)
                 obj.compact()
 
+    def discard(self) -> None:
+        """Break the state's reference cycles (objects <-> atoms, symbols and relocation
+        tables; output sections <-> atoms and segments) so that reference counting frees
+        a link that is not kept as soon as it is dropped: left to the cyclic collector,
+        its first pass after the link traces every record (~30 ms at 10,000 functions)."""
+        for obj in self.objects:
+            obj.atoms = []
+            obj.symbols = []
+            obj.table = None
+            obj.info_padding = None
+        for out in self.outputs.values():
+            out.atoms = []
+            out.segment = None
+        self.symtab.globals.clear()
+        self.reloc_tables = []
+
     def stamp_bytes(self) -> bytes:
         """The generation stamp: which link state this file belongs to, and which
         generation; an update writes it last, so a file whose stamp is not the state's
@@ -1108,7 +1181,7 @@ class Linker:
         end = n
         if global_table is not None and first < n:
             position, table = global_table
-            gi = _object_global_rows(obj, position)
+            gi = position.get(id(obj))
             if gi is not None:
                 for column, values in zip((S_, G, Z, lo, hi), table):
                     column[first:] = values[gi]
@@ -1176,10 +1249,27 @@ class Linker:
         """Every global's `_symbol_values` once, as columns, and each record's row
         (by id): a pass over all objects gathers from it instead of recomputing a
         global for every object that names it."""
-        rows = [self._symbol_values(sym) for sym in self.symtab.globals.values()]
-        table = tuple(np.array(col, np.int64) if rows else np.zeros(0, np.int64)
-                      for col in (zip(*rows) if rows else [(), (), (), (), ()]))
-        return self._global_rows(), table
+        rows = []
+        add = rows.append
+        special = SymbolFlags.IMPORT | SymbolFlags.GOT | SymbolFlags.GOTTP
+        for sym in self.symtab.globals.values():
+            if sym.flags & special or sym.type == C.STT_GNU_IFUNC:
+                add(self._symbol_values(sym))
+                continue
+            # `_symbol_values` of a symbol of the program without a GOT entry, inline
+            atom = sym.atom
+            if atom is None:
+                add((sym.value, 0, sym.size, 0, 0))
+            elif atom.output is None:
+                add((0, 0, sym.size, 0, 0))
+            else:
+                a = atom.output.addr + atom.value
+                add((a + sym.value, 0, sym.size, a, a + atom.size))
+        columns = np.array(rows, np.int64).reshape(-1, 5).T
+        object_rows = self.__dict__.pop("_scan_rows", None)
+        if object_rows is None:
+            object_rows = self._global_rows()
+        return object_rows, tuple(np.ascontiguousarray(c) for c in columns)
 
     def _entry_table(self):
         """Sorted function-entry addresses and their stubs (kept per stub in
@@ -1193,8 +1283,10 @@ class Linker:
     def _stub_entries(self) -> np.ndarray:
         """`stub_entry`: each stub's function entry (0: none), built on first use."""
         if getattr(self, "stub_entry", None) is None or len(self.stub_entry) < len(self.stubs.stubs):
-            self.stub_entry = np.array([s.atom.address + s.offset if s.atom is not None and s.cell >= 0 else 0
-                                        for s in self.stubs.stubs], np.int64)
+            stubs = self.stubs.stubs
+            # s.atom.address + s.offset, without the property call per stub
+            self.stub_entry = np.fromiter([a.output.addr + a.value + s.offset if a is not None and s.cell >= 0 else 0
+                                           for s, a in zip(stubs, map(attrgetter("atom"), stubs))], np.int64, len(stubs))
         return self.stub_entry
 
     def set_stub_entry(self, index: int, addr: int) -> None:
@@ -1233,16 +1325,20 @@ class Linker:
         tables = self.reloc_tables
         if not tables:
             return
-        buf_off = image.buf_off
-        pos, addr, arrays = [], [], []
         global_table = self._global_symbol_table()
-        for t in tables:
-            pos.append([buf_off[a.output.name] + a.value for a in t.atoms])
-            addr.append([a.address if a.sh_flags & C.SHF_ALLOC else a.value for a in t.atoms])
-            arrays.append(self._symbol_arrays(t.obj, global_table))
+        arrays = [self._symbol_arrays(t.obj, global_table) for t in tables]
         merged = concat_tables(tables)
-        atom_pos = np.fromiter(itertools.chain.from_iterable(pos), np.int64, len(merged.atoms))
-        atom_addr = np.fromiter(itertools.chain.from_iterable(addr), np.int64, len(merged.atoms))
+        # each atom's place in the buffer and its address, from its output section's
+        n = len(merged.atoms)
+        outputs = list(self.outputs.values())
+        out_row = {id(o): i for i, o in enumerate(outputs)}
+        out_pos = np.array([image.buf_off.get(o.name, 0) for o in outputs], np.int64)
+        out_addr = np.array([o.addr for o in outputs], np.int64)
+        oi = np.fromiter(map(out_row.__getitem__, map(id, map(attrgetter("output"), merged.atoms))), np.int64, n)
+        value = np.fromiter(map(attrgetter("value"), merged.atoms), np.int64, n)
+        alloc = (np.fromiter(map(attrgetter("sh_flags"), merged.atoms), np.int64, n) & C.SHF_ALLOC) != 0
+        atom_pos = out_pos[oi] + value
+        atom_addr = np.where(alloc, out_addr[oi] + value, value)
         S, G, Z, lo, hi = (np.concatenate([a[k] for a in arrays]) for k in range(5))
         self._relocate_rows(merged, ctx, image.array, atom_pos, atom_addr, (S, G, Z, lo, hi))
 
@@ -1272,7 +1368,7 @@ class Linker:
         # `.L3-.L5` may compute an address that is the next atom's entry)
         entry_addr, entry_stub = ctx.entry_addr, ctx.entry_stub
         if len(entry_addr):
-            redirect = from_alloc & np.isin(kinds, arch.ADDRESS_KINDS)
+            redirect = from_alloc & arch.address_kind_mask(kinds)
             if redirect.any():
                 # in an instruction the PC-relative field ends it: the target is S+A+4;
                 # in data `.long f - .` means S+A, and `.long f - . - 4` is read as
@@ -1283,13 +1379,18 @@ class Linker:
                 S_r, A_r = Sv[rows], A[rows]
                 lo_s, hi_s = lo[syms[rows]], hi[syms[rows]]
                 delta = np.zeros(len(rows), np.int64)
-                for bias, candidates in ((np.where(pc & code, 4, 0), None), (4, pc & ~code)):
-                    target = S_r + A_r + bias
-                    k = np.minimum(np.searchsorted(entry_addr, target), len(entry_addr) - 1)
-                    hit = (delta == 0) & (entry_addr[k] == target) & (target >= lo_s) & (target < hi_s)
-                    if candidates is not None:
-                        hit &= candidates
-                    delta = np.where(hit, entry_stub[k] - entry_addr[k], delta)
+                last = len(entry_addr) - 1
+                target = S_r + A_r + np.where(pc & code, 4, 0)
+                k = np.minimum(np.searchsorted(entry_addr, target), last)
+                hit = (entry_addr[k] == target) & (target >= lo_s) & (target < hi_s)
+                delta[hit] = (entry_stub[k] - entry_addr[k])[hit]
+                # the second reading only for the PC-relative data fields the first missed
+                again = np.flatnonzero(pc & ~code & ~hit)
+                if len(again):
+                    target = S_r[again] + A_r[again] + 4
+                    k = np.minimum(np.searchsorted(entry_addr, target), last)
+                    hit = (entry_addr[k] == target) & (target >= lo_s[again]) & (target < hi_s[again])
+                    delta[again[hit]] = (entry_stub[k] - entry_addr[k])[hit]
                 Sv[rows] += delta
         values = arch.compute_values(kinds, Sv, A, P, Garr[syms], Zarr[syms], ctx.got_base, ctx.tp, ctx.tls_start)
         bad = arch.check_ranges(kinds, values, Sv)
@@ -1340,13 +1441,16 @@ class Linker:
         n = len(self.stubs.stubs)
         if n:
             stub_addrs = st.addr + 8 * np.arange(n, dtype=np.int64)
-            cell_addrs = np.array([self.cells.address(s.cell) if s.cell >= 0 else self.got.entry_address(s.slot)
-                                   for s in self.stubs.stubs], np.int64)
+            cell = np.fromiter([s.cell for s in self.stubs.stubs], np.int64, n)
+            cell_addrs = self.cells.addr + 8 * cell
+            for k in np.flatnonzero(cell < 0).tolist():     # imports, IFUNCs: their GOT entry
+                cell_addrs[k] = self.got.entry_address(self.stubs.stubs[k].slot)
             arch.write_stubs(sbuf, stub_addrs, cell_addrs, st.addr)
         ce = o[".devlink.cells"]
         if self.cells.stub_of:
-            targets = np.array([self.stubs.stubs[i].atom.address + self.stubs.stubs[i].offset
-                                for i in self.cells.stub_of], "<u8")
+            # each cell holds its function's entry (`_entry_table` has them by stub)
+            self._entry_table()
+            targets = self.stub_entry[np.array(self.cells.stub_of, np.int64)].astype("<u8")
             image.put(ce, targets.tobytes())
         st = o[".plt"]
         su = self.stub_unwind
@@ -1355,18 +1459,17 @@ class Linker:
         if ".eh_frame_hdr" in o:
             hdr = o[".eh_frame_hdr"]
             ef = o.get(".eh_frame")
-            table = []
+            table = np.zeros((0, 2), np.int64)
             if ef:
                 view = image.view(ef)
                 for atom in ef.atoms:
                     where = atom.file.name if atom.file is not None else "<linker>"
-                    atom.fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
-                    table += atom.fdes
-                table.sort()
-                for atom in ef.atoms:
-                    atom.fdes = np.array(atom.fdes, np.int64).reshape(-1, 2)
+                    fdes = eh_frame.fde_table(view[atom.value:atom.value + atom.size], atom.address, where)
+                    atom.fdes = np.array(fdes, np.int64).reshape(-1, 2)
+                table = np.concatenate([table] + [a.fdes for a in ef.atoms])
+                table = table[np.lexsort((table[:, 1], table[:, 0]))]   # by location, then FDE
             #: the table as written, kept for updates (eh_frame.update_hdr_table)
-            self.eh_hdr_table = np.array(table, np.int64).reshape(-1, 2)
+            self.eh_hdr_table = table
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
         def dyn_value(v):
@@ -1402,8 +1505,7 @@ class Linker:
         if b is None or changed_objects is None:
             b = self.symtab_builder = SymtabBuilder()
             changed_objects = self.objects
-            for sym in self.symtab.globals.values():
-                self._symtab_global(sym)
+            b.add_globals(self._symtab_global_rows(self.symtab.globals.values()))
         else:
             # the changed objects' definitions, and names they use for the first time
             for obj in changed_objects:
@@ -1434,23 +1536,41 @@ class Linker:
             e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
 
     def _symtab_global(self, sym: Symbol) -> None:
-        flags = sym.flags
-        b = self.symtab_builder
-        if flags & SymbolFlags.LINKER_DEFINED:
-            return
-        bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
-        if flags & SymbolFlags.IMPORT or sym.file is None:
-            if flags & SymbolFlags.PREBOUND and not flags & (SymbolFlags.STUB | SymbolFlags.REFERENCED):
-                return   # only bound for later edits: .dynsym has it
-            b.set_global(sym.name, ((bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
-        elif sym.atom is not None and sym.atom.output is not None:
+        row = self._symtab_global_rows((sym,))
+        if row:
+            self.symtab_builder.set_global(row[0][0], row[0][1:])
+
+    def _symtab_global_rows(self, syms) -> list[tuple]:
+        """.symtab rows (name, info, other, shndx, value, size) of global records `syms`
+        (none for linker-defined names and for library functions bound only for later
+        edits)."""
+        rows = []
+        add = rows.append
+        tls_start = None
+        LINKER_DEFINED, IMPORT, PREBOUND = SymbolFlags.LINKER_DEFINED, SymbolFlags.IMPORT, SymbolFlags.PREBOUND
+        USED = SymbolFlags.STUB | SymbolFlags.REFERENCED
+        for sym in syms:
+            flags = sym.flags
+            if flags & LINKER_DEFINED:
+                continue
+            bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+            if flags & IMPORT or sym.file is None:
+                if flags & PREBOUND and not flags & USED:
+                    continue   # only bound for later edits: .dynsym has it
+                add((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
+                continue
             atom = sym.atom
-            value = atom.output.addr + atom.value + sym.value
-            if sym.type == C.STT_TLS:
-                value -= self.tls_start()
-            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, atom.output.index, value, sym.size))
-        elif sym.shndx == C.SHN_ABS:
-            b.set_global(sym.name, ((bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+            if atom is not None and atom.output is not None:
+                out = atom.output
+                value = out.addr + atom.value + sym.value
+                if sym.type == C.STT_TLS:
+                    if tls_start is None:
+                        tls_start = self.tls_start()
+                    value -= tls_start
+                add((sym.name, (bind << 4) | sym.type, sym.visibility, out.index, value, sym.size))
+            elif sym.shndx == C.SHN_ABS:
+                add((sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+        return rows
 
     def tls_start(self) -> int:
         return tls_range(self.alloc_sections)[0]
@@ -1524,12 +1644,11 @@ STAMP_MAGIC = b"DEVLINK1"
 STAMP_SIZE = 32
 
 
-def function_definitions(obj: ObjectFile):
+def function_definitions(obj: ObjectFile) -> list[Symbol]:
     """The functions (and IFUNCs) `obj` defines and that won symbol resolution."""
-    for i in np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC)).tolist():
-        sym = obj.symbols[i]
-        if sym is not None and sym.file is obj and sym.atom is not None:
-            yield sym
+    symbols = obj.symbols
+    found = [symbols[i] for i in np.flatnonzero((obj.sym_type == C.STT_FUNC) | (obj.sym_type == C.STT_GNU_IFUNC)).tolist()]
+    return [sym for sym in found if sym is not None and sym.file is obj and sym.atom is not None]
 
 
 def stub_key(obj: ObjectFile, sym: Symbol) -> str | tuple:
@@ -1595,10 +1714,10 @@ def _object_global_rows(obj: ObjectFile, rows: dict[int, int]) -> np.ndarray | N
 def _gather_relocations(raw, atoms: list) -> tuple[np.ndarray, np.ndarray]:
     """The RELA records of `atoms`, in order, as an (n, 3) u8 array, and the count per
     atom: gathered from the file's bytes with one index instead of one array per atom."""
-    lens = np.fromiter((len(a.relocs) for a in atoms), np.int64, len(atoms))
+    lens = np.fromiter(map(len, map(attrgetter("relocs"), atoms)), np.int64, len(atoms))
     offsets = getattr(raw, "rela_offsets", None) or {}
     try:
-        starts = np.fromiter((offsets[a.shndx] for a in atoms), np.int64, len(atoms))
+        starts = np.fromiter(map(offsets.__getitem__, map(attrgetter("shndx"), atoms)), np.int64, len(atoms))
     except KeyError:
         starts = None
     if starts is None or (starts & 7).any():
@@ -1618,5 +1737,7 @@ def link_executable(inputs: list[str], output: str, libs: list[str] = (), lib_di
     # the collector stays off until the file is written: re-enabled right after the
     # link, its first pass would scan the whole link state (~20 ms at 10,000 functions)
     with collector_paused():
-        image = Linker(opts).link()
+        linker = Linker(opts)
+        image = linker.link()
         write_file(output, image)
+        linker.discard()

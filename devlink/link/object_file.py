@@ -22,6 +22,11 @@ _ARRAY_TYPES = (C.SHT_INIT_ARRAY, C.SHT_FINI_ARRAY, C.SHT_PREINIT_ARRAY)
 _ARRAY_PREFIXES = (".init_array", ".fini_array", ".preinit_array")
 
 
+#: section types that hold the file's own tables, never output bytes
+_NO_ATOM_TYPES = frozenset((C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
+                            C.SHT_SYMTAB_SHNDX))
+
+
 def is_debug_section(name: str) -> bool:
     return name.startswith(".debug_") or name.startswith(".zdebug_")
 
@@ -93,46 +98,51 @@ class ObjectFile:
         skipped = []
         if raw.view is None:
             raw.view = memoryview(raw.data)
+        view = raw.view
+        data_of = raw.data
+        relocs_of = raw.relocs.get
+        atoms = self.atoms
         for sec in sections:
             t = sec.sh_type
-            if t in (C.SHT_NULL, C.SHT_SYMTAB, C.SHT_STRTAB, C.SHT_RELA, C.SHT_REL, C.SHT_GROUP,
-                     C.SHT_SYMTAB_SHNDX):
+            if t in _NO_ATOM_TYPES:
                 skipped.append(sec.index)
                 continue
             name = sec.name
+            flags = sec.sh_flags
             if name == ".note.GNU-stack":
-                self.exec_stack = bool(sec.sh_flags & C.SHF_EXECINSTR)
+                self.exec_stack = bool(flags & C.SHF_EXECINSTR)
                 skipped.append(sec.index)
                 continue
-            if sec.sh_flags & C.SHF_EXCLUDE:
+            if flags & C.SHF_EXCLUDE:
                 skipped.append(sec.index)
                 continue
-            if not (sec.sh_flags & C.SHF_ALLOC):
-                if not is_debug_section(name):
+            if not (flags & C.SHF_ALLOC):
+                if not name.startswith((".debug_", ".zdebug_")):    # is_debug_section
                     skipped.append(sec.index)
                     continue  # .comment, .note.*, .llvm_addrsig...: not needed at run time
             elif name == ".note.gnu.property":
                 skipped.append(sec.index)
                 continue  # devlink does not claim IBT/SHSTK for the whole program
-            if sec.sh_flags & C.SHF_COMPRESSED:
+            if flags & C.SHF_COMPRESSED:
                 raise DevlinkError(f"{self.name}: section {name} is compressed; rebuild without -gz")
-            if sec.sh_addralign and sec.sh_addralign & (sec.sh_addralign - 1):
-                raise DevlinkError(f"{self.name}: section {name} has alignment {sec.sh_addralign}, not a power of two; the object is corrupt")
-            if t != C.SHT_NOBITS and sec.sh_flags & C.SHF_ALLOC and name != ".eh_frame":
+            align = sec.sh_addralign
+            if align & (align - 1):
+                raise DevlinkError(f"{self.name}: section {name} has alignment {align}, not a power of two; the object is corrupt")
+            off = sec.sh_offset
+            if t == C.SHT_NOBITS:
+                data = EMPTY_VIEW
+            elif flags & C.SHF_ALLOC and name != ".eh_frame":
                 # code and data: bytes of their own, the form `compact` keeps (smaller
                 # than a view's 184-byte header for a typical function, and no copy later)
-                data = bytes(raw.data[sec.sh_offset:sec.sh_offset + sec.sh_size])
-            elif t == C.SHT_NOBITS:
-                data = EMPTY_VIEW
+                data = bytes(data_of[off:off + sec.sh_size])
             else:
-                data = raw.view[sec.sh_offset:sec.sh_offset + sec.sh_size]
-            atom = Atom(self, sec.index, name, t, sec.sh_flags, sec.sh_size, sec.sh_addralign,
-                        data, raw.relocs.get(sec.index))
+                data = view[off:off + sec.sh_size]
+            atom = Atom(self, sec.index, name, t, flags, sec.sh_size, align, data, relocs_of(sec.index))
             if t in _ARRAY_TYPES or name.startswith(_ARRAY_PREFIXES):
                 atom.input_order = order    # only these are sorted by it (an int per atom)
             order += 1
-            self.atoms[sec.index] = atom
-            atom.offset = sec.sh_offset
+            atoms[sec.index] = atom
+            atom.offset = off
             if sec.index not in grouped:
                 sections[sec.index] = None
         for i in skipped:

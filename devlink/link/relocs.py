@@ -7,6 +7,7 @@ few objects an incremental update touches alike.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -138,7 +139,7 @@ def concat_tables(tables: list[RelocTable]) -> RelocTable:
     row_start = np.concatenate(([0], np.cumsum(n_rows)[:-1]))
     atom_base = np.concatenate(([0], np.cumsum([len(t.atoms) for t in tables])[:-1])).astype(np.int64)
     sym_base = np.concatenate(([0], np.cumsum([len(t.obj.symbols) for t in tables])[:-1])).astype(np.int64)
-    atoms = [a for t in tables for a in t.atoms]
+    atoms = list(itertools.chain.from_iterable(t.atoms for t in tables))
     aidx = np.concatenate([t.aidx for t in tables]) + np.repeat(atom_base, n_rows)
     syms = np.concatenate([t.syms for t in tables]).astype(np.int64) + np.repeat(sym_base, n_rows)
     relax = [t.relax_lea + start for t, start in zip(tables, row_start.tolist())

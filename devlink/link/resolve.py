@@ -10,6 +10,8 @@ whole list were one --start-group.
 
 from __future__ import annotations
 
+import numpy as np
+
 from devlink.elf import consts as C
 from devlink.errors import DevlinkError
 from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
@@ -36,6 +38,20 @@ def _rank(sym: Symbol) -> int:
     return RANK_STRONG
 
 
+def symbol_names(raw, indexes: np.ndarray) -> list[str]:
+    """The names of symbol-table entries `indexes` of `raw`, in one pass over the string
+    table (a name ends at the first NUL at or after its offset)."""
+    strtab = raw.strtab
+    offsets = raw.symtab["st_name"][indexes].astype(np.int64)
+    zeros = np.flatnonzero(np.frombuffer(strtab, np.uint8) == 0)
+    ends = np.append(zeros, len(strtab))[np.searchsorted(zeros, offsets)].tolist()
+    starts = offsets.tolist()
+    if strtab.isascii():
+        text = strtab.decode("ascii")
+        return [text[a:b] for a, b in zip(starts, ends)]
+    return [strtab[a:b].decode("utf-8", "surrogateescape") for a, b in zip(starts, ends)]
+
+
 class SymbolTable:
     """All global symbols of a link, by name."""
 
@@ -60,42 +76,82 @@ class SymbolTable:
         if like is not None:
             return self._add_like(obj, like)
         raw = obj.raw
-        symtab = raw.symtab
-        names = symtab["st_name"].tolist()
-        shndxs = obj.st_shndx
-        types = obj.sym_type.tolist()
-        binds = obj.sym_bind.tolist()
-        strtab = raw.strtab
+        n = len(raw.symtab)
+        first_global = max(raw.first_global, 1)
+        if n <= 1:
+            return
         syms = obj.symbols
-        first_global = raw.first_global
-        for i in indexes(len(symtab))[1:]:   # a record keeps its index: shared ints
-            t = types[i]
-            if i < first_global:
-                if t == C.STT_SECTION or t == C.STT_FILE:
-                    continue
-                noff = names[i]
-                end = strtab.find(b"\0", noff)
-                name = strtab[noff:end].decode("utf-8", "surrogateescape")
-                if not name:
-                    continue
-                shndx = shndxs[i]
-                if shndx == C.SHN_UNDEF:
-                    continue
-                sym = new_local_symbol(obj, i, name)
-                if sym.atom is None and 0 < shndx < C.SHN_LORESERVE:
-                    continue  # in a discarded section
-                syms[i] = sym
+        idx = indexes(n)                      # a record keeps its index: shared ints
+        shndxs = obj.st_shndx
+        types = obj.sym_type
+        # locals: named definitions only (not section or file symbols, not undefined)
+        local = np.flatnonzero((types[1:first_global] != C.STT_SECTION) & (types[1:first_global] != C.STT_FILE)
+                               & (np.array(shndxs[1:first_global], np.int64) != C.SHN_UNDEF)) + 1
+        atoms = obj.atoms
+        # every name this object needs, in one pass over its string table
+        names = symbol_names(raw, np.concatenate((local, np.arange(first_global, n))))
+        local_names, global_names = names[:len(local)], names[len(local):]
+        for i, name in zip(local.tolist(), local_names):
+            if not name:
                 continue
-            noff = names[i]
-            end = strtab.find(b"\0", noff)
-            name = strtab[noff:end].decode("utf-8", "surrogateescape")
-            sym = self.get_or_create(name)
-            syms[i] = sym
             shndx = shndxs[i]
-            bind = binds[i]
-            if bind == C.STB_LOCAL:
-                raise DevlinkError(f"{obj.name}: local symbol {name!r} is listed among the globals (index {i}); the object is corrupt")
-            self._bind_global(sym, obj, i, shndx, bind)
+            if 0 < shndx < C.SHN_LORESERVE and atoms[shndx] is None:
+                continue  # in a discarded section
+            syms[i] = new_local_symbol(obj, idx[i], name)
+        if first_global >= n:
+            return
+        binds = obj.sym_bind[first_global:].tolist()
+        if C.STB_LOCAL in binds:
+            i = first_global + binds.index(C.STB_LOCAL)
+            raise DevlinkError(f"{obj.name}: local symbol {raw.sym_name(i)!r} is listed among the globals (index {i}); the object is corrupt")
+        lookup = self.globals.get
+        referenced_by = self.referenced_by
+        ref_names = obj.ref_names
+        st_other, st_value, st_size = obj.st_other, obj.st_value, obj.st_size
+        type_list = types[first_global:].tolist()
+        for i, name, shndx, bind in zip(idx[first_global:n], global_names, shndxs[first_global:], binds):
+            sym = lookup(name)
+            if sym is None:
+                sym = self.globals[name] = Symbol(name)
+                sym.bind = C.STB_WEAK  # until a strong reference is seen
+            syms[i] = sym
+            if shndx == C.SHN_UNDEF:
+                if bind != C.STB_WEAK and sym.file is None:
+                    sym.bind = C.STB_GLOBAL
+                name = sym.name                     # the symbol's own string, not a copy
+                refs = referenced_by.get(name)
+                if refs is None:
+                    referenced_by[name] = (obj,)    # a tuple until a second user (add_reference)
+                elif type(refs) is tuple:
+                    referenced_by[name] = [*refs, obj]
+                else:
+                    refs.append(obj)
+                ref_names.append(name)
+                if bind == C.STB_WEAK:
+                    obj.weak_refs.add(name)
+                vis = st_other[i] & 3
+                if vis and (not sym.visibility or vis < sym.visibility):
+                    sym.visibility = vis
+                continue
+            in_section = 0 < shndx < C.SHN_LORESERVE
+            if in_section and atoms[shndx] is None:
+                continue  # defined in a section devlink drops (duplicate COMDAT)
+            if sym.file is not None:
+                self._define(sym, obj, i, shndx, bind)
+                continue
+            # the first definition of the name (what _define does against no rival)
+            vis = sym.visibility
+            v = st_other[i] & 3
+            sym.file = obj
+            sym.esym_index = i
+            sym.shndx = shndx
+            sym.value = st_value[i]  # for COMMON: the alignment
+            sym.size = st_size[i]
+            sym.type = type_list[i - first_global]
+            sym.bind = bind
+            sym.visibility = v if not vis else (min(v, vis) if v else vis)
+            sym.atom = atoms[shndx] if in_section else None
+            sym.flags &= ~SymbolFlags.IMPORT
 
     def _bind_global(self, sym: Symbol, obj: ObjectFile, i: int, shndx: int, bind: int) -> None:
         """`obj`'s global entry `i` (record `sym`): a reference, or a definition."""

@@ -8,6 +8,8 @@ arrays; an update's Python work is proportional to the objects it changed.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 
 from devlink.elf import consts as C
@@ -22,18 +24,25 @@ class Block:
     __slots__ = ("rows", "strings")
 
     def __init__(self, names: list[str], info, other, shndx, value, size):
-        encoded = [n.encode("utf-8", "surrogateescape") for n in names]
         rows = np.zeros(len(names), SYM_DTYPE)
-        if encoded:
-            lengths = np.fromiter((len(b) + 1 for b in encoded), np.int64, len(encoded))
-            rows["st_name"] = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        strings = b""
+        if names:
+            text = "\0".join(names) + "\0"
+            if text.isascii():          # a byte per character: lengths are the str lengths
+                strings = text.encode("ascii")
+                lengths = np.fromiter(map(len, names), np.int64, len(names)) + 1
+            else:
+                encoded = [n.encode("utf-8", "surrogateescape") for n in names]
+                strings = b"\0".join(encoded) + b"\0"
+                lengths = np.fromiter(map(len, encoded), np.int64, len(encoded)) + 1
+            rows["st_name"][1:] = np.cumsum(lengths[:-1])
             rows["st_info"] = info
             rows["st_other"] = other
             rows["st_shndx"] = shndx
             rows["st_value"] = np.array(value, np.uint64) if len(value) else 0
             rows["st_size"] = size
         self.rows = rows
-        self.strings = b"\0".join(encoded) + (b"\0" if encoded else b"")
+        self.strings = strings
 
     def extend(self, other: "Block") -> None:
         base = len(self.strings)
@@ -109,13 +118,15 @@ class SymtabBuilder:
         func = (C.STB_LOCAL << 4) | C.STT_FUNC
         objt = (C.STB_LOCAL << 4) | C.STT_OBJECT
         first = self.stubs_done
-        names = [st.symbol.name + "$stub" for st in new]
-        addrs = [stubs.addr + 8 * (first + k) for k in range(len(new))]
-        with_cell = [st for st in new if st.cell >= 0]
-        names += [st.symbol.name + "$got" for st in with_cell]
-        addrs += [linker.cells.addr + 8 * st.cell for st in with_cell]
+        base = list(map(attrgetter("symbol.name"), new))
+        cells = np.fromiter(map(attrgetter("cell"), new), np.int64, len(new))
+        with_cell = np.flatnonzero(cells >= 0)
+        names = [n + "$stub" for n in base] + [base[k] + "$got" for k in with_cell.tolist()]
+        addrs = np.concatenate((stubs.addr + 8 * np.arange(first, first + len(new), dtype=np.int64),
+                                linker.cells.addr + 8 * cells[with_cell]))
         n1, n2 = len(new), len(with_cell)
-        block = Block(names, [func] * n1 + [objt] * n2, 0, [so] * n1 + [ce] * n2, addrs, 8)
+        kinds = np.repeat(np.array([func, objt], np.uint8), [n1, n2])
+        block = Block(names, kinds, 0, np.repeat(np.array([so, ce], np.uint16), [n1, n2]), addrs, 8)
         self.stubs_done = len(stubs.stubs)
         self.stub_block.extend(block)
         self.reshaped = True
@@ -161,6 +172,19 @@ class SymtabBuilder:
         r["st_value"][idx] = np.array([v & 0xFFFFFFFFFFFFFFFF for v in value], np.uint64)
         r["st_size"][idx] = size
 
+    def add_globals(self, rows: list[tuple]) -> None:
+        """`set_global` for many rows (name, info, other, shndx, value, size) at once."""
+        index = self.global_index
+        if any(r[0] in index for r in rows) or len({r[0] for r in rows}) != len(rows):
+            for r in rows:
+                self.set_global(r[0], r[1:])
+            return
+        first = len(index)
+        index.update(zip([r[0] for r in rows], range(first, first + len(rows))))
+        self.pending_globals.extend(rows)
+        if rows:
+            self.reshaped = True
+
     def _flush_globals(self) -> None:
         if self.pending_globals:
             self.global_block.extend(Block(*_columns(self.pending_globals)))
@@ -176,6 +200,7 @@ class SymtabBuilder:
         keyed.append(("$globals", self.global_block))
         parts = [np.zeros(1, SYM_DTYPE)]
         strings = [b"\0"]
+        bases = [0]
         base = 1
         row = 1
         nlocal = 1
@@ -184,18 +209,20 @@ class SymtabBuilder:
             self.layout[key] = (row, len(b.rows), base, len(b.strings))
             if not len(b.rows):
                 continue
-            rows = b.rows.copy()
-            rows["st_name"] += base
-            parts.append(rows)
+            parts.append(b.rows)
+            bases.append(base)
             strings.append(b.strings)
             base += len(b.strings)
-            row += len(rows)
+            row += len(b.rows)
             if key != "$globals":
-                nlocal += len(rows)
+                nlocal += len(b.rows)
+        # one copy of every block, each one's names moved past the strings before it
+        table = np.concatenate(parts)
+        table["st_name"] += np.repeat(np.array(bases, np.uint32), [len(p) for p in parts])
         self.dirty_blocks.clear()
         self.dirty_globals.clear()
         self.reshaped = False
-        return np.concatenate(parts).tobytes(), b"".join(strings), nlocal
+        return table.tobytes(), b"".join(strings), nlocal
 
     def render_changes(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]] | None:
         """If no block changed shape since the last render: the (offset, bytes) pieces of

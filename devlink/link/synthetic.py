@@ -96,7 +96,7 @@ class GotSection:
             return self.extras.field(sym, "got")
         index = self._add(GotTag.GOT, sym)
         sym.flags |= SymbolFlags.GOT
-        self.extras.update(sym, got=index)
+        self.extras.set_field(sym, "got", index)
         return index
 
     def add_gottp_symbol(self, sym: Symbol) -> int:
@@ -104,7 +104,7 @@ class GotSection:
             return self.extras.field(sym, "gottp")
         index = self._add(GotTag.GOTTP, sym)
         sym.flags |= SymbolFlags.GOTTP
-        self.extras.update(sym, gottp=index)
+        self.extras.set_field(sym, "gottp", index)
         return index
 
     def add_iplt_symbol(self, sym: Symbol) -> int:
@@ -234,7 +234,7 @@ class DynamicSymbols:
             return extras.field(sym, "dynsym")
         self.symbols.append(sym)
         index = len(self.code_names) + len(self.symbols)
-        extras.update(sym, dynsym=index)
+        extras.set_field(sym, "dynsym", index)
         self.dynstr.add(sym.name)
         return index
 

@@ -229,62 +229,89 @@ def tls_tp(tls_addr: int, tls_memsz: int, tls_align: int) -> int:
 
 # --- applying kinds in bulk -----------------------------------------------------------------
 
+def _kind_tables():
+    """Per-kind lookup tables (indexed by kind; the last entry stands for any kind that
+    is not one, e.g. -1, which is neither computed nor written)."""
+    n = max(KIND_WIDTH) + 2
+    width = np.zeros(n, np.int64)
+    for k, w in KIND_WIDTH.items():
+        width[k] = w
+    low = np.full(n, np.iinfo(np.int64).min, np.int64)
+    high = np.full(n, np.iinfo(np.int64).max, np.int64)
+    for k, (lo, hi) in KIND_RANGE.items():
+        low[k], high[k] = lo, hi
+    # S + A and S + A - P are most of any table; every other kind is rare
+    plain = np.zeros(n, bool)
+    plain[[K_ABS64, K_ABS32, K_ABS32S, K_ABS16, K_ABS8]] = True
+    pc = np.zeros(n, bool)
+    pc[[K_PC32, K_PC64, K_PC16, K_PC8]] = True
+    address = np.zeros(n, bool)
+    address[list(ADDRESS_KINDS)] = True
+    return width, low, high, plain | pc, pc, address
+
+
+KIND_WIDTHS, KIND_LOW, KIND_HIGH, _COMMON_KIND, _PC_KIND, _ADDRESS_KIND = _kind_tables()
+
+
+def kind_index(kind: np.ndarray) -> np.ndarray:
+    """`kind` as indexes into the per-kind tables (anything else -> the last entry)."""
+    # -1 (and anything below) indexes the last entry, as does anything past the end
+    return np.clip(kind, -1, len(KIND_WIDTHS) - 1)
+
+
+def address_kind_mask(kind: np.ndarray) -> np.ndarray:
+    """Which rows' kinds take a code address (see ADDRESS_KINDS)."""
+    return _ADDRESS_KIND[kind_index(kind)]
+
+
 def compute_values(kind: np.ndarray, S: np.ndarray, A: np.ndarray, P: np.ndarray, G: np.ndarray,
                    Z: np.ndarray, got_base: int, tp: int, tls_start: int) -> np.ndarray:
     """The value of every relocation, as int64 (uint64 arithmetic wraps like the CPU)."""
     S = S.astype(np.int64, copy=False)
-    v = np.zeros(len(kind), np.int64)
+    ki = kind_index(kind)
     with np.errstate(over="ignore"):
-        for k, (sel) in _groups(kind):
-            if k == K_NONE:
-                continue
-            s, a, p = S[sel], A[sel], P[sel]
-            if k in (K_ABS64, K_ABS32, K_ABS32S, K_ABS16, K_ABS8):
-                v[sel] = s + a
-            elif k in (K_PC32, K_PC64, K_PC16, K_PC8):
-                v[sel] = s + a - p
-            elif k in (K_GOTPCREL, K_GOTTPOFF):
-                v[sel] = G[sel] + a - p
-            elif k == K_GOT32:
-                v[sel] = G[sel] + a - got_base
-            elif k == K_GOTOFF64:
-                v[sel] = s + a - got_base
-            elif k in (K_GOTPC32, K_GOTPC64):
-                v[sel] = got_base + a - p
-            elif k in (K_SIZE32, K_SIZE64):
-                v[sel] = Z[sel] + a
-            elif k in (K_TPOFF32, K_TPOFF64):
-                v[sel] = s + a - tp
-            elif k in (K_DTPOFF32, K_DTPOFF64):
-                v[sel] = s + a - tls_start
+        v = S + A
+        np.subtract(v, P, out=v, where=_PC_KIND[ki])
+        rare = np.flatnonzero(~_COMMON_KIND[ki])
+        if len(rare):
+            v[rare] = _rare_values(kind[rare], S[rare], A[rare], P[rare], G[rare], Z[rare],
+                                   got_base, tp, tls_start)
     return v
 
 
-def _groups(kind: np.ndarray):
-    if not len(kind):
-        return
-    uniq = np.unique(kind)
-    if len(uniq) == 1:
-        yield int(uniq[0]), slice(None)
-        return
-    for k in uniq:
-        yield int(k), kind == k
+def _rare_values(kind, S, A, P, G, Z, got_base: int, tp: int, tls_start: int) -> np.ndarray:
+    """`compute_values` for the kinds other than S + A and S + A - P (0 for K_NONE)."""
+    v = np.zeros(len(kind), np.int64)
+    for k in np.unique(kind).tolist():
+        sel = kind == k
+        s, a, p = S[sel], A[sel], P[sel]
+        if k in (K_GOTPCREL, K_GOTTPOFF):
+            v[sel] = G[sel] + a - p
+        elif k == K_GOT32:
+            v[sel] = G[sel] + a - got_base
+        elif k == K_GOTOFF64:
+            v[sel] = s + a - got_base
+        elif k in (K_GOTPC32, K_GOTPC64):
+            v[sel] = got_base + a - p
+        elif k in (K_SIZE32, K_SIZE64):
+            v[sel] = Z[sel] + a
+        elif k in (K_TPOFF32, K_TPOFF64):
+            v[sel] = s + a - tp
+        elif k in (K_DTPOFF32, K_DTPOFF64):
+            v[sel] = s + a - tls_start
+    return v
 
 
 def check_ranges(kind: np.ndarray, values: np.ndarray, S: np.ndarray) -> int | None:
     """Index of the first relocation whose value does not fit its field, or None."""
-    bad = np.zeros(len(kind), bool)
-    for k, sel in _groups(kind):
-        rng = KIND_RANGE.get(k)
-        if rng is None:
-            continue
-        vals = values[sel]
-        out = (vals < rng[0]) | (vals > rng[1])
-        if k == K_ABS32:
-            # a 32-bit absolute field also holds negative values of small symbols (S+A < 0)
-            out &= ~((vals >= -2**31) & (S[sel].astype(np.int64) == 0))
-        bad[sel] = out
+    ki = kind_index(kind)
+    bad = (values < KIND_LOW[ki]) | (values > KIND_HIGH[ki])
     idx = np.flatnonzero(bad)
+    if len(idx):
+        # a 32-bit absolute field also holds negative values of small symbols (S+A < 0)
+        vals = values[idx]
+        ok = (kind[idx] == K_ABS32) & (vals >= -2**31) & (S[idx].astype(np.int64) == 0)
+        idx = idx[~ok]
     return int(idx[0]) if len(idx) else None
 
 
@@ -301,19 +328,16 @@ def _field_view(buf: np.ndarray, width: int) -> np.ndarray:
 
 def write_values(buf: np.ndarray, pos: np.ndarray, kind: np.ndarray, values: np.ndarray) -> None:
     """Store every value little-endian at `buf[pos]`, with its kind's width."""
-    views = {}
-    for k, sel in _groups(kind):
-        width = KIND_WIDTH.get(k)
-        if not width:
+    width = KIND_WIDTHS[kind_index(kind)]
+    for w in (4, 8, 2, 1):
+        sel = np.flatnonzero(width == w)
+        if not len(sel):
             continue
-        p = pos[sel]
-        if not len(p):
-            continue
-        view = views.get(width)
-        if view is None:
-            view = views[width] = _field_view(buf, width)
-        view[p] = values[sel].astype(np.uint64).astype(_FIELD_DTYPE[width], copy=False) if width == 8 else \
-            (values[sel] & ((1 << (8 * width)) - 1)).astype(_FIELD_DTYPE[width])
+        view = _field_view(buf, w)
+        if w == 8:
+            view[pos[sel]] = values[sel].astype(np.uint64)
+        else:
+            view[pos[sel]] = (values[sel] & ((1 << (8 * w)) - 1)).astype(_FIELD_DTYPE[w])
 
 
 # --- the trap a removed function's cell points to -------------------------------------------
