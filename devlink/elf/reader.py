@@ -142,16 +142,22 @@ def _section_table(data: bytes, path: str, hdr: tuple) -> tuple[list[RawSection]
     return list(map(RawSection, range(e_shnum), names, *columns)), table
 
 
+def cstrings(table: bytes, offsets: np.ndarray, errors: str = "strict") -> list[str]:
+    """The NUL-terminated strings at `offsets` of a string table, in one pass over it (a
+    string ends at the first NUL at or after its offset); UTF-8, decoded with `errors`."""
+    zeros = np.flatnonzero(np.frombuffer(table, np.uint8) == 0)
+    ends = np.append(zeros, len(table))[np.searchsorted(zeros, offsets)].tolist()
+    starts = offsets.tolist()
+    if table.isascii():
+        text = table.decode("ascii")
+        return [text[a:b] for a, b in zip(starts, ends)]
+    return [table[a:b].decode("utf-8", errors) for a, b in zip(starts, ends)]
+
+
 def _section_names(shstr: bytes, noff: np.ndarray) -> list[str] | None:
     """The names at `noff` in the section name table; None if one is not valid UTF-8."""
-    zeros = np.flatnonzero(np.frombuffer(shstr, np.uint8) == 0)
-    ends = np.append(zeros, len(shstr))[np.searchsorted(zeros, noff)].tolist()
-    starts = noff.tolist()
-    if shstr.isascii():
-        text = shstr.decode("ascii")
-        return [text[a:b] for a, b in zip(starts, ends)]
     try:
-        return [shstr[a:b].decode("utf-8") for a, b in zip(starts, ends)]
+        return cstrings(shstr, noff)
     except UnicodeDecodeError:
         return None
 
@@ -208,12 +214,7 @@ def read_object(path: str, data: bytes) -> RawObject:
             symtab_sec = sec
             symtab = _table(data, sec, SYM_DTYPE, path)
             first_global = sec.sh_info
-            if sec.sh_link >= len(sections) or sec.sh_link == 0:
-                raise DevlinkError(f"{path}: .symtab links to section {sec.sh_link}, which does not exist; the file is corrupt, rebuild it")
-            st = sections[sec.sh_link]
-            if st.sh_type != C.SHT_STRTAB:
-                raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
-                                   f"the file is corrupt, rebuild it")
+            st = _symtab_strings(path, sections, sec)
             strtab = data[st.sh_offset:st.sh_offset + st.sh_size]
         else:
             shndx_table = np.frombuffer(data, "<u4", sec.sh_size // 4, sec.sh_offset)
@@ -228,6 +229,17 @@ def read_object(path: str, data: bytes) -> RawObject:
     # (relocation offsets are checked against their sections when the object's whole
     # table is scanned: devlink.link.linker.Linker.scan_object)
     return raw
+
+
+def _symtab_strings(path: str, sections: list[RawSection], symtab: RawSection) -> RawSection:
+    """The string table `.symtab` links to, checked."""
+    if symtab.sh_link >= len(sections) or symtab.sh_link == 0:
+        raise DevlinkError(f"{path}: .symtab links to section {symtab.sh_link}, which does not exist; the file is corrupt, rebuild it")
+    st = sections[symtab.sh_link]
+    if st.sh_type != C.SHT_STRTAB:
+        raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
+                           f"the file is corrupt, rebuild it")
+    return st
 
 
 def _rela_tables(data: bytes, table: np.ndarray, rela: np.ndarray) -> tuple[dict, dict]:
@@ -260,12 +272,7 @@ def _read_tables_one_by_one(data: bytes, path: str, sections: list[RawSection]) 
                                    f"the file is corrupt, rebuild it")
             symtab_sec = sec
             _table(data, sec, SYM_DTYPE, path)
-            if sec.sh_link >= len(sections) or sec.sh_link == 0:
-                raise DevlinkError(f"{path}: .symtab links to section {sec.sh_link}, which does not exist; the file is corrupt, rebuild it")
-            st = sections[sec.sh_link]
-            if st.sh_type != C.SHT_STRTAB:
-                raise DevlinkError(f"{path}: .symtab links to section [{st.index}] {st.name}, which is not a string table; "
-                                   f"the file is corrupt, rebuild it")
+            _symtab_strings(path, sections, sec)
         elif sec.sh_type == C.SHT_RELA:
             if sec.sh_info >= len(sections):
                 raise DevlinkError(f"{path}: relocation section {sec.name} applies to section {sec.sh_info}, which does not exist; the file is corrupt, rebuild it")

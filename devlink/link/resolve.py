@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from devlink.elf import consts as C
+from devlink.elf.reader import cstrings
 from devlink.errors import DevlinkError
 from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
 from devlink.link.shared_ints import indexes
@@ -41,15 +42,7 @@ def _rank(sym: Symbol) -> int:
 def symbol_names(raw, indexes: np.ndarray) -> list[str]:
     """The names of symbol-table entries `indexes` of `raw`, in one pass over the string
     table (a name ends at the first NUL at or after its offset)."""
-    strtab = raw.strtab
-    offsets = raw.symtab["st_name"][indexes].astype(np.int64)
-    zeros = np.flatnonzero(np.frombuffer(strtab, np.uint8) == 0)
-    ends = np.append(zeros, len(strtab))[np.searchsorted(zeros, offsets)].tolist()
-    starts = offsets.tolist()
-    if strtab.isascii():
-        text = strtab.decode("ascii")
-        return [text[a:b] for a, b in zip(starts, ends)]
-    return [strtab[a:b].decode("utf-8", "surrogateescape") for a, b in zip(starts, ends)]
+    return cstrings(raw.strtab, raw.symtab["st_name"][indexes].astype(np.int64), "surrogateescape")
 
 
 class SymbolTable:
