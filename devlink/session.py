@@ -109,7 +109,11 @@ class Session(SafetyNet):
     # --- building ---------------------------------------------------------------------
     def _object_for(self, i: int, src: str) -> str:
         base = os.path.splitext(os.path.basename(src))[0]
-        return os.path.join(self.objdir, f"{i:03d}-{base}.o")
+        path = os.path.join(self.objdir, f"{i:03d}-{base}.o")
+        while path in self.objects:           # a source was removed: numbers are reused
+            i += 1000
+            path = os.path.join(self.objdir, f"{i:03d}-{base}.o")
+        return path
 
     def _compile(self, indexes: list[int]) -> None:
         """Compile `indexes` in parallel (bounded by the cores); the first error wins,
@@ -201,6 +205,21 @@ class Session(SafetyNet):
             a.sources[:], a.link_items[:], self.objects[:] = saved
             self.deps.pop(src, None)
             raise
+
+    def remove_source(self, src: str) -> Generation | None:
+        """A deleted source file leaves the program by an update (its functions' cells
+        trap, its room is freed; nothing restarts).  If something still refers to what
+        it defined, the link error leaves the session as it was."""
+        a = self.args
+        i = a.sources.index(src)
+        obj = self.objects[i]
+        gen = self.apply_objects({obj: None})
+        # the later sources move down one place; their objects keep their files
+        del a.sources[i], self.objects[i]
+        items = [x for x in a.link_items if x != f"@src:{i}"]
+        a.link_items[:] = [f"@src:{int(x[5:]) - 1}" if x.startswith("@src:") and int(x[5:]) > i else x for x in items]
+        self.deps.pop(src, None)
+        return gen
 
     def link_unlinked(self) -> Generation | None:
         """Objects compiled but left out by a failed update (a call to a function that a

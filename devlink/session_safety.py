@@ -184,8 +184,8 @@ class SafetyNet:
         out = []
         for p, data in changes.items():
             old = self.object_bytes.get(p)
-            if old is None:
-                continue
+            if old is None or data is None:
+                continue                      # added, or removed: nothing running changes shape
             of, nf = self._facts_of(p, old), object_facts(read_object(p, data))
             oix = nix = None
             if needs_dwarf(of, nf):
@@ -279,9 +279,13 @@ class SafetyNet:
         self.linker.finish_update()        # after the flip: nothing waits for it now
         return gen
 
-    def _take(self, changes: dict[str, bytes]) -> dict[str, bytes]:
+    def _take(self, changes: dict[str, bytes | None]) -> dict[str, bytes | None]:
         before = {p: self.object_bytes.get(p) for p in changes}
-        self.object_bytes.update(changes)
+        for p, data in changes.items():
+            if data is None:
+                self.object_bytes.pop(p, None)          # an object no longer linked
+            else:
+                self.object_bytes[p] = data
         return before
 
     def _push_undo(self, kind: str, gen, before: dict, flips: dict) -> None:

@@ -289,15 +289,25 @@ def test_terminated_watch_leaves_no_program(project, watch, sig):
 
 
 def test_deleted_source_is_unlinked(project, watch):
-    """A source file that goes away rebuilds the program without it."""
+    """A source file that goes away leaves the running program by an update (no
+    restart); while something still calls it, the removal fails and the program keeps
+    it, until the save that drops the call."""
     write(project / "extra.c", 'const char *extra_word(void) { return "extra"; }\n')
     save_rename(project / "message.c", '#include "shape.h"\nconst char *extra_word(void);\n'
                                        'const char *message(void) { return extra_word(); }\n')
     w = watch()
-    w.expect(r"^extra ")
-    save_rename(project / "message.c", message_c("solo"))
-    w.expect(r"^solo ")
+    before = counter_after(w, "extra")
     mark = w.mark()
     (project / "extra.c").unlink()
-    w.expect_log(r"rebuilding \(2 files\)", start=mark)
-    w.expect(r"^solo ")
+    w.expect_log(r"undefined symbol: 'extra_word'", start=mark)
+    assert counter_after(w, "extra") > before          # still running, extra.c's code kept
+    mark = w.mark()
+    save_rename(project / "message.c", message_c("solo"))
+    w.expect_log(r"extra\.c \(deleted\) · 0 changed, 0 added, 1 removed", start=mark)
+    assert counter_after(w, "solo") > before, "the program restarted"
+    assert not any("rebuilding" in line for line in w.log), w.log
+    # and the next save of a remaining file is an ordinary update
+    mark = w.mark()
+    save_rename(project / "message.c", message_c("again"))
+    w.expect_log(r"gen \d+ · message\.c · 1 changed", start=mark)
+    assert counter_after(w, "again") > before

@@ -227,22 +227,23 @@ class WatchApp:
             from devlink.build import cancel_compile
             cancel_compile(s.compiling, path)
 
-    def _affected(self, paths: set[str]) -> tuple[list[int], bool, list[str]]:
-        """(indexes of sources to recompile, whether the source list/config changed so
-        that the program is rebuilt, new source files to add)."""
+    def _affected(self, paths: set[str]) -> tuple[list[int], bool, list[str], list[str]]:
+        """(indexes of sources to recompile, whether the configuration changed so that
+        the program is rebuilt, new source files to add, deleted ones to remove)."""
         cfg = self.cfg
         config_files = {os.path.join(self.root, cfgmod.CONFIG_NAME), os.path.join(self.root, cfgmod.COMPILE_COMMANDS)}
         if paths & config_files:
-            return [], True, []
+            return [], True, [], []
         sources = set(cfg.sources)
-        added = []
+        added, deleted = [], []
         if cfg.source_globs is not None:
             found = None
             for p in sorted(paths):
                 if not p.endswith(".c"):
                     continue
                 if p in sources and not os.path.exists(p):
-                    return [], True, []               # a deleted source: rebuilt without it
+                    deleted.append(p)
+                    continue
                 if p not in sources and os.path.exists(p):
                     found = cfgmod.find_sources(self.root, cfg.source_globs) if found is None else found
                     if p in found:
@@ -253,15 +254,19 @@ class WatchApp:
             src = os.path.abspath(src)
             deps = {os.path.abspath(d) for d in (s.deps.get(s.args.sources[i]) or {src: None})}
             deps.add(src)
-            if deps & paths:
+            if deps & paths and src not in deleted:
                 indexes.append(i)
-        return indexes, False, added
+        return indexes, False, added, deleted
 
     def _changed(self, paths: set[str]) -> None:
-        indexes, reconfigure, added = self._affected(paths)
+        indexes, reconfigure, added, deleted = self._affected(paths)
         if reconfigure or self.session is None:
             self._rebuild("configuration or source list changed" if reconfigure else "retrying the build")
             return
+        saved = [self.session.args.sources[i] for i in indexes]
+        self._remove_deleted(deleted)
+        # (a removal moves the later sources down one place)
+        indexes = [self.session.args.sources.index(x) for x in saved if x in self.session.args.sources]
         for src in added:
             self._update(lambda s, src=src: s.add_source(src), os.path.relpath(src, self.root) + " (new)")
             if src in self.session.args.sources:
@@ -273,6 +278,15 @@ class WatchApp:
             s = self.session
             self._update(lambda s: s.update(indexes),
                          ", ".join(os.path.relpath(s.args.sources[i], self.root) for i in indexes))
+            # a deleted file whose removal failed (something still called it) goes now,
+            # if that save was the fix
+            self._remove_deleted([x for x in s.args.sources if not os.path.exists(x)])
+
+    def _remove_deleted(self, deleted: list[str]) -> None:
+        for src in deleted:
+            self._update(lambda s, src=src: s.remove_source(src), os.path.relpath(src, self.root) + " (deleted)")
+            if src not in self.session.args.sources and src in self.cfg.sources:
+                self.cfg.sources.remove(src)
 
     def _update(self, step, names: str) -> None:
         """Run one session update (`step(session)`), and say what it did."""
