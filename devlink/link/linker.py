@@ -555,7 +555,7 @@ class Linker:
         # the atoms' columns (maps over the atoms: no per-atom Python)
         n_atoms = len(atoms)
         atom_size = np.fromiter(map(attrgetter("size"), atoms), np.int64, n_atoms)
-        atom_flags = np.fromiter(map(attrgetter("sh_flags"), atoms), np.int64, n_atoms)
+        atom_flags = np.fromiter(map(attrgetter("sh_flags"), atoms), np.uint64, n_atoms)   # any 64 bits (a corrupt object)
         atom_nobits = np.fromiter(map(attrgetter("sh_type"), atoms), np.int64, n_atoms) == C.SHT_NOBITS
         # every field inside the section it patches
         sizes = atom_size[aidx]
@@ -1336,7 +1336,7 @@ class Linker:
         out_addr = np.array([o.addr for o in outputs], np.int64)
         oi = np.fromiter(map(out_row.__getitem__, map(id, map(attrgetter("output"), merged.atoms))), np.int64, n)
         value = np.fromiter(map(attrgetter("value"), merged.atoms), np.int64, n)
-        alloc = (np.fromiter(map(attrgetter("sh_flags"), merged.atoms), np.int64, n) & C.SHF_ALLOC) != 0
+        alloc = (np.fromiter(map(attrgetter("sh_flags"), merged.atoms), np.uint64, n) & C.SHF_ALLOC) != 0
         atom_pos = out_pos[oi] + value
         atom_addr = np.where(alloc, out_addr[oi] + value, value)
         S, G, Z, lo, hi = (np.concatenate([a[k] for a in arrays]) for k in range(5))
