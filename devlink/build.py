@@ -161,8 +161,8 @@ def read_depfile(path: str) -> list[str]:
 
 def options_key(args, cc: str | None) -> str:
     """What makes a link state unusable when it changes: the compiler, flags, library
-    directories, -E.  Not the list of inputs: an added source file is an update (see
-    `_added_objects`)."""
+    directories, -E.  Not the list of inputs: an added or deleted source file is an
+    update (see `_object_changes`)."""
     blob = json.dumps([__version__, cc, args.cflags, args.lib_dirs, args.export_dynamic])
     return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 

@@ -5,7 +5,6 @@ projects, in standalone mode (the server runs the session) and attached to a
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess

@@ -27,7 +27,6 @@ from devlink.link import debug_pad, eh_frame, sections as S
 from devlink.link.arch import x86_64 as arch
 from devlink.link.atom import Atom, pad_to_ideal
 from devlink.link.linker import MIN_CODE_CAPACITY, Linker, function_definitions, stub_key
-from devlink.link.relocs import trimmed
 from devlink.link.object_file import ObjectFile, SharedObject
 from devlink.link.symbol import Symbol, SymbolFlags
 from devlink.link.synthetic import GotTag, Stub
@@ -443,7 +442,6 @@ class IncrementalUpdate:
         self.eh_new: list[Atom] = []
         for name, obj in self.new.items():
             old = self.old.get(name)
-            old_syms = self.old_syms.get(name, {})
             new_syms = symbols_by_atom(obj)
             obj.decl_keys = {}
             old_by_key = self.old_keys.get(name, {})
@@ -1032,16 +1030,11 @@ class IncrementalUpdate:
             atom.fdes = np.array(eh_frame.fde_table(data, atom.address, atom.file.name), np.int64).reshape(-1, 2)
             self._emit(ef, atom.value, data, "rodata", visible=False)
         hdr = L.outputs[".eh_frame_hdr"]
-        old = getattr(L, "eh_hdr_table", None)
-        if old is None:                   # a state saved before the table was kept
-            parts = [a.fdes for a in ef.atoms if a is not None and a.fdes is not None and len(a.fdes)]
-            old = np.zeros((0, 2), np.int64)
-            table, runs = eh_frame.update_hdr_table(old, old, np.concatenate(parts) if parts else old)
-        else:
-            added = [a.fdes for a in self.eh_new if len(a.fdes)]
-            table, runs = eh_frame.update_hdr_table(
-                old, np.concatenate(self.retired_fdes) if self.retired_fdes else np.zeros((0, 2), np.int64),
-                np.concatenate(added) if added else np.zeros((0, 2), np.int64))
+        none = np.zeros((0, 2), np.int64)
+        added = [a.fdes for a in self.eh_new if len(a.fdes)]
+        table, runs = eh_frame.update_hdr_table(
+            L.eh_hdr_table, np.concatenate(self.retired_fdes) if self.retired_fdes else none,
+            np.concatenate(added) if added else none)
         size = eh_frame.HDR_HEADER + eh_frame.HDR_ENTRY * len(table)
         if size > hdr.limit:
             raise NeedsFullLink("section .eh_frame_hdr is out of reserved room")

@@ -104,6 +104,9 @@ class Linker:
         self.reloc_tables: list[dict] = []
         #: objects an update linked and has not compacted yet (see finish_update)
         self.uncompacted: list = []
+        #: the .eh_frame_hdr search table as written: sorted (location, FDE address)
+        #: rows, kept so an update changes rows instead of rebuilding it
+        self.eh_hdr_table = None
         #: byte edits from relaxations: (atom, offset, bytes)
         self.edits: list[tuple[Atom, int, bytes]] = []
         self.exec_stack = False
@@ -1103,10 +1106,7 @@ class Linker:
         may apply again, archives' symbol indexes (a new member means a full link)."""
         self.libraries = [("archive", dataclasses.replace(lib[1], data=b"", members={}), lib[2])
                           if isinstance(lib, tuple) else lib for lib in self.libraries]
-        for obj in self.objects:
-            if obj.table is not None:
-                obj.table = trimmed(obj.table)
-            obj.compact()
+        _compact_objects(self.objects)
         self.reloc_tables = []           # the full link's pass is done; updates use obj.table
         # .symtab/.strtab as written: an update renders them again from the builder's
         # blocks (whole, or only the changed rows), never from these bytes
@@ -1122,13 +1122,8 @@ class Linker:
         objects' relocation tables and compact them (as compact_state did at the full
         link).  A session calls it once the program runs the new code; the next
         update calls it first in any case."""
-        pending = getattr(self, "uncompacted", None)
-        if pending:
-            self.uncompacted = []
-            for obj in pending:
-                if obj.table is not None:
-                    obj.table = trimmed(obj.table)
-                obj.compact()
+        pending, self.uncompacted = self.uncompacted, []
+        _compact_objects(pending)
 
     def discard(self) -> None:
         """Break the state's reference cycles (objects <-> atoms, symbols and relocation
@@ -1468,7 +1463,6 @@ class Linker:
                     atom.fdes = np.array(fdes, np.int64).reshape(-1, 2)
                 table = np.concatenate([table] + [a.fdes for a in ef.atoms])
                 table = table[np.lexsort((table[:, 1], table[:, 0]))]   # by location, then FDE
-            #: the table as written, kept for updates (eh_frame.update_hdr_table)
             self.eh_hdr_table = table
             put(".eh_frame_hdr", eh_frame.render_hdr(hdr.addr, ef.addr if ef else 0, table, self.eh_frame_fdes))
 
@@ -1698,6 +1692,15 @@ def _release_free_memory() -> None:
 def _is_call(data, off: int) -> bool:
     """Whether the PC32 field at `off` belongs to a `call rel32` or `jmp rel32`."""
     return off >= 1 and data[off - 1] in (0xE8, 0xE9)
+
+
+def _compact_objects(objects) -> None:
+    """Each object trimmed to what an update needs: its relocation table to the rows an
+    update may apply again, its bytes to code and data (ObjectFile.compact)."""
+    for obj in objects:
+        if obj.table is not None:
+            obj.table = trimmed(obj.table)
+        obj.compact()
 
 
 def _object_global_rows(obj: ObjectFile, rows: dict[int, int]) -> np.ndarray | None:
