@@ -8,14 +8,21 @@ and is made of bytes that mean nothing there: in .debug_info one vendor DIE
 abbreviation is added to the object's .debug_abbrev piece (null DIEs at the top level
 make readelf warn); (0, 0) tuples in .debug_aranges; end-of-list entries in range and
 location lists; DW_LNS_negate_stmt in a line program (no row is emitted); NULs in string
-and abbreviation tables.  Pure.
+and abbreviation tables.  Pure: the full link plans the room (`plan_debug_padding`) and
+fills it in the image (`pad_debug`).
 """
 
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
+from devlink.elf import consts as C
 from devlink.elf.leb128 import read_uleb as _read_uleb, uleb, uleb_width
+
+if TYPE_CHECKING:
+    from devlink.link.atom import Atom
+    from devlink.output.image import OutputImage
 
 #: section -> (is made of units, padding byte)
 PADDING = {
@@ -249,3 +256,42 @@ def empty_aranges(capacity: int, info_offset: int) -> bytes | None:
     if capacity < len(header) + 16:
         return None
     return header + bytes(capacity - len(header))
+
+
+# --- the full link's use ---------------------------------------------------------------
+def debug_atoms(linker) -> list[Atom]:
+    """The non-allocated input pieces (debug info), from their output sections: a
+    tenth of the atoms, where a walk over every object's atoms sees them all."""
+    return [a for out in linker.outputs.values() if not out.is_alloc for a in out.atoms
+            if a is not None and a.file is not None and not a.sh_flags & C.SHF_ALLOC]
+
+
+def plan_debug_padding(linker) -> None:
+    """Debug pieces get capacity (valid DWARF padding) so an edited object's debug
+    info can be rewritten in place by an incremental update."""
+    info_of, abbrev_of = {}, {}
+    for atom in debug_atoms(linker):
+        if atom.name == ".debug_info":
+            info_of[id(atom.file)] = atom
+        elif atom.name == ".debug_abbrev":
+            abbrev_of[id(atom.file)] = atom
+        else:
+            plan_piece(atom)
+    for obj in linker.objects:
+        info, abbrev = info_of.get(id(obj)), abbrev_of.get(id(obj))
+        obj.info_padding = plan_info(info, abbrev) if info is not None and abbrev is not None else None
+
+
+def pad_debug(linker, image: OutputImage) -> None:
+    for obj in linker.objects:
+        plan = getattr(obj, "info_padding", None)
+        if plan is not None:
+            info, abbrev, code, term = plan
+            iv = image.view(info.output)[info.value:info.value + info.capacity]
+            av = image.view(abbrev.output)[abbrev.value:abbrev.value + abbrev.capacity]
+            apply_info_padding(iv, info.size, info.capacity, av, abbrev.size, abbrev.capacity, code, term)
+    for atom in debug_atoms(linker):
+        if atom.capacity <= atom.size or atom.name in (".debug_info", ".debug_abbrev"):
+            continue
+        view = image.view(atom.output)[atom.value:atom.value + atom.capacity]
+        pad_piece(atom.name, view, atom.size, atom.capacity)

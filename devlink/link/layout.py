@@ -3,7 +3,8 @@
 Every allocated output section gets an address and a file offset; sections of one
 segment class share one `PT_LOAD`.  Room reserved after a section (`room`) is both
 virtual and file-backed (a sparse hole), so code room stays read+execute and a later
-update can append without moving anything.
+update can append without moving anything.  `assign_addresses` is the full link's pass:
+atoms placed in their sections with room to grow, then sections in segments.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from dataclasses import dataclass, field
 
 from devlink.elf import consts as C
 from devlink.elf.records import Elf64_Ehdr, Elf64_Phdr
+from devlink.link import sections as S
+from devlink.link.debug_pad import plan_debug_padding
+from devlink.link.shared_ints import indexes
 
 PAGE = 4096
 BASE_ADDRESS = 0x400000
@@ -123,3 +127,72 @@ def tls_range(alloc_sections: list) -> tuple[int, int, int, int, int]:
     filesz = (data[-1].addr + data[-1].size - start) if data else 0
     memsz = max(s.addr + s.size + s.room for s in tls) - start
     return start, tls[0].offset, filesz, memsz, align
+
+
+#: smallest room a function gets: a tiny function can still grow a little in place
+MIN_CODE_CAPACITY = 32
+
+
+def assign_addresses(linker) -> None:
+    plan_debug_padding(linker)
+    for out in linker.outputs.values():
+        if out.synthetic:
+            continue
+        cursor = 0
+        pad_code = out.name == ".text"
+        for slot, atom in zip(indexes(len(out.atoms)), out.atoms):   # shared ints
+            atom.slot = slot
+            align = atom.alignment
+            cursor = (cursor + align - 1) & ~(align - 1)
+            atom.value = cursor
+            size = atom.size
+            if pad_code and atom.sh_flags & C.SHF_EXECINSTR:
+                # room to grow in place (Zig's padToIdeal), for an edited function
+                # that no running program can be executing:
+                # max(pad_to_ideal(size), min(size + 16, MIN_CODE_CAPACITY)), inline
+                ideal = size + size // 3
+                small = size + 16 if size + 16 < MIN_CODE_CAPACITY else MIN_CODE_CAPACITY
+                atom.capacity = ideal if ideal > small else small
+            elif atom.capacity < size:
+                atom.capacity = size
+            cursor += atom.capacity
+        out.size = cursor
+    # reserved room: sections grow into it during a session without moving
+    for o in linker.outputs.values():
+        if o.is_alloc:
+            o.room = S.room_for(o.name, o.size)
+    tls = [o for o in linker.outputs.values() if o.is_tls]
+    if not tls:
+        # an empty TLS block with slack, so a first thread-local variable can come later
+        tbss = linker.output_section(".tbss", C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE | C.SHF_TLS)
+        tbss.alignment = 8
+        tls = [tbss]
+    tls_memsz = sum(o.size for o in tls)
+    # the slack goes after the zero-filled part (any TLS output, if there is none)
+    last_tls = next((o for o in tls if o.name == ".tbss"), tls[-1])
+    last_tls.room = S.tls_slack(tls_memsz)
+    alloc = [o for o in linker.outputs.values() if o.is_alloc]
+    placements = {}
+    keyed = []
+    for i, o in enumerate(alloc):
+        seg, key = S.placement(o.name, o.sh_flags, o.sh_type)
+        placements[o.name] = seg
+        keyed.append((seg, key, i, o))
+    keyed.sort(key=lambda t: (t[0], t[1], t[2]))
+    alloc = [t[3] for t in keyed]
+    nonalloc = sorted((o for o in linker.outputs.values() if not o.is_alloc), key=lambda o: o.name)
+    linker.placements = placements
+    nload = len({placements[o.name] for o in alloc})
+    has_tls = any(o.is_tls for o in alloc)
+    has_note = any(o.sh_type == C.SHT_NOTE for o in alloc)
+    linker.num_phdrs = 1 + 1 + nload + 1 + (1 if has_note else 0) + (1 if has_tls else 0) + \
+        (1 if ".eh_frame_hdr" in linker.outputs else 0) + 1
+    linker.segments, linker.content_end = layout(alloc, placements, [], linker.num_phdrs)
+    linker.alloc_sections = alloc
+    linker.nonalloc_sections = nonalloc
+    for o in alloc:
+        o.limit = o.size + o.room     # growth stops here (bytes from o.addr)
+        o.free = []                   # (offset, capacity) of freed atoms
+    linker.got.addr = linker.outputs[".got"].addr
+    linker.stubs.addr = linker.outputs[".plt"].addr
+    linker.cells.addr = linker.outputs[".devlink.cells"].addr

@@ -1,8 +1,14 @@
-"""Output sections: named runs of atoms (or synthetic contents) with an address."""
+"""Output sections: named runs of atoms (or synthetic contents) with an address, and
+the pass that gives every input section its output section (the rules are in
+`sections.py`)."""
 
 from __future__ import annotations
 
 from devlink.elf import consts as C
+from devlink.errors import DevlinkError
+from devlink.link import eh_frame, sections as S
+from devlink.link.atom import Atom
+from devlink.link.object_file import ObjectFile
 
 
 class OutputSection:
@@ -54,3 +60,61 @@ class OutputSection:
 
     def __repr__(self) -> str:
         return f"OutputSection({self.name}, addr={self.addr:#x}, size={self.size:#x})"
+
+
+def assign_output_sections(linker) -> None:
+    mask = ~(C.SHF_GROUP | C.SHF_MERGE | C.SHF_STRINGS | C.SHF_INFO_LINK | C.SHF_LINK_ORDER)
+    output_name = S.output_name
+    array_types = {".init_array": C.SHT_INIT_ARRAY, ".fini_array": C.SHT_FINI_ARRAY,
+                   ".preinit_array": C.SHT_PREINIT_ARRAY}
+    outputs = linker.outputs
+    for obj in linker.objects:
+        for atom in obj.atoms:
+            if atom is None or not atom.alive:
+                continue
+            name = output_name(atom.name, atom.sh_type, atom.sh_flags)
+            if name in (".ctors", ".dtors") or atom.name.startswith((".ctors", ".dtors")):
+                raise DevlinkError(f"{obj.name}: section {atom.name} (old-style constructors) is not supported; rebuild with a current gcc, which uses .init_array")
+            sh_type = array_types.get(name, atom.sh_type)
+            flags = atom.sh_flags & mask
+            out = outputs.get(name)
+            if out is None:
+                out = linker.output_section(name, sh_type, flags)
+            elif out.sh_type == C.SHT_NOBITS and sh_type != C.SHT_NOBITS:
+                out.sh_type = sh_type
+            out.sh_flags |= flags
+            if atom.alignment > out.alignment:
+                out.alignment = atom.alignment
+            atom.output = out
+            if name in array_types:
+                # only the arrays are ordered by priority (`.init_array.00100`)
+                atom.priority = S.init_priority(atom.name)
+            if name == ".eh_frame":
+                # records are 4-byte aligned; zero padding between objects would
+                # read as the table's terminator to a linear walker
+                atom.alignment = min(atom.alignment, 4)
+                if atom.size == 4 and bytes(atom.data) == b"\0\0\0\0":
+                    # crtend's terminator: the zeros of the room after the last
+                    # record end the table, also once updates append records
+                    atom.alive = False
+                    continue
+            out.atoms.append(atom)
+    # COMMON symbols: each gets a zero-filled atom in .bss
+    for sym in linker.symtab.globals.values():
+        if isinstance(sym.file, ObjectFile) and sym.shndx == C.SHN_COMMON:
+            atom = Atom(None, 0, "COMMON." + sym.name, C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE,
+                        sym.size, max(sym.value, 1), memoryview(b""), None)
+            out = linker.output_section(".bss", C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE)
+            out.alignment = max(out.alignment, atom.alignment)
+            atom.output = out
+            out.atoms.append(atom)
+            sym.atom = atom
+            sym.value = 0
+    for name in (".init_array", ".fini_array", ".preinit_array"):
+        out = linker.outputs.get(name)
+        if out:
+            out.atoms.sort(key=lambda a: (a.priority, a.input_order))
+    # .eh_frame: count FDEs now so the search table can be sized before layout
+    out = linker.outputs.get(".eh_frame")
+    if out:
+        linker.eh_frame_fdes = sum(eh_frame.count_fdes(a.data, a.file.name) for a in out.atoms)

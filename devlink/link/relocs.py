@@ -57,7 +57,7 @@ def type_tables():
     for t, k in arch.DIRECT_KIND.items():
         kind_table[t] = k
     special_types = np.zeros(256, bool)
-    for t in (*arch.TLS_SEQUENCE_TYPES, arch.R_X86_64_GOTTPOFF):
+    for t in (*arch.TLS_SEQUENCE_TYPES, arch.INITIAL_EXEC_TYPE):
         special_types[t] = True
     got_types = np.zeros(256, bool)
     got_types[list(arch.GOT_TYPES)] = True

@@ -6,6 +6,9 @@ a COMMON symbol, which beats a shared library's definition.  Archive members are
 only to define a symbol that is still undefined (by a strong reference) when the
 archive is reached; the library list is walked again until nothing changes, as if the
 whole list were one --start-group.
+
+`SymbolTable` holds the bindings (an incremental update changes them object by object);
+`resolve_symbols` is the full link's pass over every input.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from devlink.elf import consts as C
-from devlink.elf.reader import cstrings
+from devlink.elf.reader import cstrings, read_object
 from devlink.errors import DevlinkError
-from devlink.link.object_file import ObjectFile, SharedObject, new_local_symbol
+from devlink.link.load import add_object
+from devlink.link.object_file import ObjectFile, SharedObject, bind_import, new_local_symbol
 from devlink.link.shared_ints import indexes
 from devlink.link.symbol import Symbol, SymbolFlags
 
@@ -242,3 +246,81 @@ class SymbolTable:
 
     def undefined_strong(self) -> list[Symbol]:
         return [s for s in self.globals.values() if s.file is None and s.bind != C.STB_WEAK]
+
+
+# --- the full link's pass --------------------------------------------------------------
+def resolve_symbols(linker) -> None:
+    for obj in linker.objects:
+        linker.symtab.add_object(obj)
+    changed = True
+    while changed:
+        changed = False
+        for lib in linker.libraries:
+            if isinstance(lib, tuple):
+                changed |= extract_members(linker, lib)
+            else:
+                if bind_shared(linker, lib, weak=False):
+                    changed = True
+    for so in linker.shared:
+        if so.used or not so.as_needed:
+            bind_shared(linker, so, weak=True)
+    # archive members pulled in above go before crtend.o/crtn.o
+    if linker.post_objects:
+        post = set(map(id, linker.post_objects))
+        linker.objects = [o for o in linker.objects if id(o) not in post] + linker.post_objects
+
+
+def extract_members(linker, lib) -> bool:
+    _, archive, extracted = lib
+    changed = False
+    while True:
+        wanted = [name for name, sym in linker.symtab.globals.items()
+                  if sym.file is None and sym.bind != C.STB_WEAK and name in archive.symbol_index]
+        todo = []
+        for name in wanted:
+            off = archive.symbol_index[name]
+            if off not in extracted:
+                extracted.add(off)
+                todo.append(off)
+        if not todo:
+            return changed
+        for off in sorted(todo):
+            m = archive.members[off]
+            name = f"{archive.path}({m.name})"
+            blob = archive.data[m.offset:m.offset + m.size]
+            if not blob.startswith(C.ELFMAG):
+                raise DevlinkError(f"{name}: archive member is not an ELF object; rebuild the archive with `ar rcs` from .o files")
+            obj = add_object(linker, read_object(name, blob), name)
+            linker.symtab.add_object(obj)
+        changed = True
+
+
+def bind_shared(linker, so: SharedObject, weak: bool) -> bool:
+    changed = False
+    for sym in linker.symtab.globals.values():
+        if sym.file is not None or (sym.bind == C.STB_WEAK) != weak:
+            continue
+        d = so.lookup(sym.name)
+        if d is None:
+            continue
+        bind_import(sym, so, d)
+        so.used = True
+        changed = True
+    return changed
+
+
+def check_undefined(linker) -> None:
+    missing = linker.symtab.undefined_strong()
+    if not missing:
+        return
+    parts = []
+    for sym in missing[:5]:
+        refs = sorted({o.name for o in linker.symtab.referenced_by.get(sym.name, [])})
+        shown = ", ".join(refs[:3]) + (f" and {len(refs) - 3} more" if len(refs) > 3 else "")
+        parts.append(f"{sym.name!r} (referenced by {shown})")
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    what = "symbol" if len(missing) == 1 else "symbols"
+    err = DevlinkError(f"undefined {what}: {'; '.join(parts)}{more}; define it, or add the object or -l library that provides it")
+    err.undefined = [(sym.name, sorted({o.name for o in linker.symtab.referenced_by.get(sym.name, [])}))
+                     for sym in missing]          # for the editor's diagnostics
+    raise err

@@ -29,7 +29,7 @@ class SymbolFlags:
     GOTTP = 1 << 3
     #: a function entry with a stub and a mutable cell (the canonical address is the stub)
     STUB = 1 << 4
-    #: an imported variable copied into the executable's .bss (R_X86_64_COPY)
+    #: an imported variable copied into the executable's .bss (a COPY relocation)
     COPY_REL = 1 << 5
     #: an imported function whose address is taken absolutely: the stub is canonical
     CANONICAL_PLT = 1 << 6

@@ -16,6 +16,8 @@ from devlink.elf import consts as C
 from devlink.elf.records import SYM_DTYPE
 from devlink.errors import DevlinkError
 from devlink.link.shared_ints import POOL, index
+from devlink.link.symbol import Symbol, SymbolFlags
+from devlink.link.synthetic import GotTag
 
 
 class Block:
@@ -249,3 +251,83 @@ class SymtabBuilder:
         self.dirty_blocks.clear()
         self.dirty_globals.clear()
         return sym_writes, str_writes
+
+
+# --- the linker's use ------------------------------------------------------------------
+def build_symtab(linker, changed_objects=None, also_globals=(), partial=False):
+    """.symtab: locals (per object, then $stub/$got names), then globals.  With
+    `changed_objects`, only their blocks and their globals are rebuilt."""
+    b = getattr(linker, "symtab_builder", None)
+    if b is None or changed_objects is None:
+        b = linker.symtab_builder = SymtabBuilder()
+        changed_objects = linker.objects
+        b.add_globals(symtab_global_rows(linker, linker.symtab.globals.values()))
+    else:
+        # the changed objects' definitions, and names they use for the first time
+        for obj in changed_objects:
+            for sym in obj.symbols[obj.raw.first_global:]:
+                if sym is not None and (sym.file is obj or sym.name not in b.global_index):
+                    symtab_global(linker, sym)
+        changed_names = {o.name for o in changed_objects}
+        for sym in also_globals:
+            if sym.file is None or sym.file.name not in changed_names:
+                symtab_global(linker, sym)
+    tls_start = linker.tls_start()
+    for obj in changed_objects:
+        b.object_locals(obj, tls_start)
+    b.stubs(linker)
+    b.got(linker, got_symbol_name)
+    if partial:
+        changes = b.render_changes()
+        if changes is not None:
+            return changes
+    linker_rows = [(name, C.STB_LOCAL << 4, C.STV_HIDDEN, C.SHN_ABS, sym.value, 0)
+                   for name, sym in linker.linker_symbols.items() if linker.symtab.referenced_by.get(name)]
+    return b.render(linker_rows)
+
+
+def got_symbol_name(e) -> str | None:
+    """The .symtab name of GOT entry `e` (None: only bound for later edits)."""
+    if e.symbol.flags & SymbolFlags.PREBOUND:
+        return None
+    return e.symbol.name + {GotTag.GOTTP: "$gottp", GotTag.IPLT: "$iplt", GotTag.PLT: "$plt"}.get(
+        e.tag, "$got" if e.symbol.is_import else "$gotpcrel")
+
+
+def symtab_global(linker, sym: Symbol) -> None:
+    row = symtab_global_rows(linker, (sym,))
+    if row:
+        linker.symtab_builder.set_global(row[0][0], row[0][1:])
+
+
+def symtab_global_rows(linker, syms) -> list[tuple]:
+    """.symtab rows (name, info, other, shndx, value, size) of global records `syms`
+    (none for linker-defined names and for library functions bound only for later
+    edits)."""
+    rows = []
+    add = rows.append
+    tls_start = None
+    LINKER_DEFINED, IMPORT, PREBOUND = SymbolFlags.LINKER_DEFINED, SymbolFlags.IMPORT, SymbolFlags.PREBOUND
+    USED = SymbolFlags.STUB | SymbolFlags.REFERENCED
+    for sym in syms:
+        flags = sym.flags
+        if flags & LINKER_DEFINED:
+            continue
+        bind = C.STB_WEAK if sym.bind == C.STB_WEAK else C.STB_GLOBAL
+        if flags & IMPORT or sym.file is None:
+            if flags & PREBOUND and not flags & USED:
+                continue   # only bound for later edits: .dynsym has it
+            add((sym.name, (bind << 4) | sym.type, 0, C.SHN_UNDEF, 0, 0))
+            continue
+        atom = sym.atom
+        if atom is not None and atom.output is not None:
+            out = atom.output
+            value = out.addr + atom.value + sym.value
+            if sym.type == C.STT_TLS:
+                if tls_start is None:
+                    tls_start = linker.tls_start()
+                value -= tls_start
+            add((sym.name, (bind << 4) | sym.type, sym.visibility, out.index, value, sym.size))
+        elif sym.shndx == C.SHN_ABS:
+            add((sym.name, (bind << 4) | sym.type, sym.visibility, C.SHN_ABS, sym.value, sym.size))
+    return rows

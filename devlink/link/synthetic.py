@@ -127,7 +127,7 @@ class GotSection:
 
     def render(self, canonical_address, tp: int) -> bytearray:
         """The entries' initial bytes (ld.so fills the imports', see
-        Linker._fill_dynamic_relocs)."""
+        dynamic.fill_dynamic_relocs)."""
         out = bytearray(self.size())
         import_flags = SymbolFlags.IMPORT
         for e in self.entries:

@@ -124,6 +124,8 @@ DIRECT_KIND = {
 #: input types that may need a relaxation decision or a special entry
 GOT_TYPES = (R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX, R_X86_64_GOT32)
 TLS_SEQUENCE_TYPES = (R_X86_64_TLSGD, R_X86_64_TLSLD)
+#: initial exec: a GOT entry holds the variable's offset from the thread pointer
+INITIAL_EXEC_TYPE = R_X86_64_GOTTPOFF
 PC_RELATIVE_TYPES = (R_X86_64_PC32, R_X86_64_PLT32, R_X86_64_PC64, R_X86_64_PC16, R_X86_64_PC8)
 #: types whose bias to the instruction end is -4 (the field is the last 4 bytes)
 ABSOLUTE_DATA_TYPES = (R_X86_64_64, R_X86_64_32, R_X86_64_32S)
@@ -219,6 +221,34 @@ def relax_tls_ld_to_le(data: memoryview, off: int) -> tuple[int, bytes] | None:
     if bytes(data[off + 4:off + 6]) == b"\xff\x15":
         return start, b"\x66\x66\x66\x66\x64\x48\x8b\x04\x25\x00\x00\x00\x00"
     return None
+
+
+def relax_tls_sequence(data: memoryview, off: int, r_type: int, next_type: int | None) -> tuple[int, bytes, int | None] | None:
+    """A general- or local-dynamic sequence (`r_type` in TLS_SEQUENCE_TYPES) relaxed to
+    local exec, the executable being the main module: (start, new bytes, offset of the
+    new TP-offset field, or None for local dynamic, whose DTPOFF32 offsets become TP
+    offsets), or None if the sequence is not the ABI's."""
+    if r_type == R_X86_64_TLSGD:
+        return relax_tls_gd_to_le(data, off, next_type)
+    r = relax_tls_ld_to_le(data, off)
+    return None if r is None else (r[0], r[1], None)
+
+
+def local_dynamic_offsets_in_code(kinds: np.ndarray, types: np.ndarray, in_code: np.ndarray) -> None:
+    """Local-dynamic TLS is always relaxed to local exec, so in code a DTPOFF32 is an
+    offset from the thread pointer; in data and debug info it stays an offset in the
+    TLS block."""
+    kinds[in_code & (types == R_X86_64_DTPOFF32)] = K_TPOFF32
+
+
+def takes_address(r_type: int, data, off: int) -> bool:
+    """Whether a reference to a function at `off` takes its address (anything but the
+    field of a direct `call rel32` or `jmp rel32`)."""
+    if r_type == R_X86_64_PLT32:
+        return False
+    if r_type == R_X86_64_PC32:
+        return not (off >= 1 and data[off - 1] in (0xE8, 0xE9))
+    return True
 
 
 def tls_tp(tls_addr: int, tls_memsz: int, tls_align: int) -> int:
