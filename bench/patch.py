@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from devlink.cli import parse_build_args  # noqa: E402
+from devlink.build_args import parse_build_args  # noqa: E402
 from devlink.hotpatch.step import patch_step  # noqa: E402
 from devlink.link.incremental import update_objects  # noqa: E402
 from devlink.output.writer import pwrite_all  # noqa: E402

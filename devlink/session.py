@@ -21,36 +21,15 @@ from devlink.build import compile_source, read_depfile
 from devlink.collector import freeze_state, unfreeze_state
 from devlink.errors import DevlinkError
 from devlink.link import state as st
+from devlink.generation import Generation  # noqa: F401 (re-exported: Session's API)
 from devlink.session_safety import SafetyNet
-
-
-@dataclass
-class Generation:
-    number: int
-    time: float
-    changed: list[str]
-    added: list[str]
-    removed: list[str]
-    compile_ms: float
-    link_ms: float
-    patch_ms: float
-    patched: bool                   #: applied to a running child
-    #: why the edit could not be patched safely (empty: it was safe)
-    unsafe: list[str] = field(default_factory=list)
-    #: what was done: "patched", "file" (no child), "restarted", "kept-old", "undo", "rollback"
-    action: str = "patched"
-    #: functions whose cells went back to an earlier generation's code (undo)
-    reverted: list[str] = field(default_factory=list)
-    #: (name, object, kind) of every decl that changed or was added (names alone are
-    #: ambiguous for file-local functions)
-    decls: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
 class Session(SafetyNet):
     """A program under development: build it, run it, apply edits to it while it runs."""
 
-    args: object                    #: devlink.cli.BuildArgs
+    args: object                    #: devlink.build_args.BuildArgs
     program_args: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
     live: bool = True

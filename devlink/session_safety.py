@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from devlink.errors import DevlinkError
+from devlink.generation import Generation
 from devlink.hotpatch.step import apply_plan
 
 
@@ -220,7 +221,6 @@ class SafetyNet:
         from devlink.hotpatch.plan import plan_patch
         from devlink.link.incremental import NeedsFullLink, update_objects
         from devlink.output.writer import pwrite_all
-        from devlink.session import Generation
         t1 = time.perf_counter()
         live = self.live and self.running and self.pinned is None
         self.refusals = []
@@ -329,7 +329,6 @@ class SafetyNet:
                      clean: bool, generation: int | None = None):
         """Apply the `on_unsafe` policy.  `clean`: the link state is still the previous
         generation's (so `refuse` can leave everything as it was)."""
-        from devlink.session import Generation
         what = "; ".join(reasons)
         policy = self.on_unsafe
         if policy == "refuse" and clean:

@@ -74,7 +74,7 @@ class CProject:
         """Build every .c file written so far and start the program under a session.
         `session_options`: fields of devlink.session.Session (patch_area, guard,
         stop_threads, on_crash...)."""
-        from devlink.cli import parse_build_args
+        from devlink.build_args import parse_build_args
         from devlink.session import Session
         if not self.sources:
             raise DevlinkError(f"{self.root}: no C source written; call write('main.c', ...) first")

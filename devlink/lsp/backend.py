@@ -1,12 +1,12 @@
 """Where the language server gets its facts: the one module that knows about sessions.
 
-Both backends speak the session's request vocabulary (`WatchApp.handle_request`:
+Both backends speak the session host's request vocabulary (`SessionHost.handle_request`:
 status, symbol, lenses, diagnostics, got, restart, undo) and push the same
 `{"event": "updated"}` events, so the features never ask which one they have:
 
 - attached: a `devlink watch` runs for the workspace; requests go over its Unix socket
   (one connection for requests, one subscribed connection for events);
-- standalone: nothing runs; the server runs a WatchApp itself in a background thread
+- standalone: nothing runs; the server runs a SessionHost itself in a background thread
   (build, child, watcher, and the socket, so `devlink status` reaches it too) and calls
   `handle_request` directly.
 """
@@ -97,15 +97,14 @@ class StandaloneBackend:
     mode = "standalone"
 
     def __init__(self, root: str, log_path: str | None = None, policies: dict[str, str] | None = None):
-        from devlink.watch.app import Terminal, WatchApp
+        from devlink.host import Lines, SessionHost
         self.root = os.path.abspath(root)
-        self.app = WatchApp(self.root, terminal=Terminal(sys.stderr), keys=False, policies=policies)
-        self.app.role = "devlink lsp"
         self.log_path = log_path or os.path.join(self.root, ".devlink", "program.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         # the program's output goes to a log file: the server's stdout is the protocol
         self.log = open(self.log_path, "ab", buffering=0)
-        self.app.child_output = self.log
+        self.host = SessionHost(self.root, out=Lines(sys.stderr), policies=policies, role="devlink lsp",
+                               child_output=self.log)
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, name="devlink-lsp-session", daemon=True)
 
@@ -114,15 +113,15 @@ class StandaloneBackend:
 
     def _run(self) -> None:
         try:
-            self.app.run()
+            self.host.run()
         except DevlinkError as e:          # the lock is taken, a bad config...
             self.error = str(e)
         except Exception as e:             # never take the language server down with it
             self.error = f"internal error in the session: {type(e).__name__}: {e}"
         else:
             return
-        self.app.ready.set()
-        for fn in list(self.app.listeners):
+        self.host.ready.set()
+        for fn in list(self.host.listeners):
             fn({"event": "error", "message": f"devlink: {self.error}"})
 
     def request(self, cmd: str, **args) -> dict:
@@ -131,18 +130,15 @@ class StandaloneBackend:
         if cmd == "quit":
             return {"ok": False, "error": "the session belongs to the editor: it stops with the language server"}
         try:
-            return self.app.handle_request({"cmd": cmd, **args})
+            return self.host.handle_request({"cmd": cmd, **args})
         except Exception as e:
             return _failed(e)
 
     def subscribe(self, callback) -> None:
-        self.app.add_listener(callback)
+        self.host.add_listener(callback)
 
     def close(self) -> None:
-        self.app.quit.set()
-        watcher = getattr(self.app, "watcher", None)
-        if watcher is not None:
-            watcher.wake()
+        self.host.post("quit")
         self.thread.join(10)
         self.log.close()
 
