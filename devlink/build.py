@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from devlink import __version__
 from devlink.diagnostics import render_gcc_json
+from devlink import private
 from devlink.errors import DevlinkError
 from devlink.link import state as st
 from devlink.link.toolchain import find_cc
@@ -69,6 +70,10 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
     if depfile:
         cmd += ["-MMD", "-MF", depfile]
     cmd += [src, "-o", obj]
+    # the compiler writes through a symlink planted at its output's name: remove it
+    private.clear_for_output(obj)
+    if depfile:
+        private.clear_for_output(depfile)
     try:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as e:
@@ -94,6 +99,12 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
         sys.stderr.write(err)
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
+    for path in (obj, depfile):
+        if path:
+            try:
+                os.chmod(path, 0o600)      # the compiler made it under the user's umask
+            except OSError:
+                pass
 
 
 _JSON_SUPPORT: dict[str, bool] = {}
@@ -193,6 +204,7 @@ def build(args) -> None:
     fault = FaultInjector()
     cc = find_cc() if args.sources else None
     okey = options_key(args, cc)
+    private.private_dir(sdir)          # a symlink planted there is refused before any use
     # an update cut short is finished first, before anything looks at the output
     if os.path.exists(os.path.join(sdir, "journal")):
         if st.replay_journal(sdir, out, fault):
@@ -202,7 +214,7 @@ def build(args) -> None:
             and _up_to_date(manifest, out):
         _say(args, f"{out} is up to date")
         return
-    os.makedirs(os.path.join(sdir, "obj"), exist_ok=True)
+    private.private_dir(os.path.join(sdir, "obj"))
     objects = _compile(args, cc, sdir, manifest if manifest and manifest.get("options") == okey else None)
     inputs = [objects[int(x[5:])] if x.startswith("@src:") else x for x in args.link_items]
     _link(args, inputs, out, sdir, okey, manifest, fault)

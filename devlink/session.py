@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 
+from devlink import private
 from devlink.build import compile_source, read_depfile
 from devlink.collector import freeze_state, unfreeze_state
 from devlink.errors import DevlinkError
@@ -54,8 +54,7 @@ class Session(SafetyNet):
         from devlink.link.toolchain import find_cc
         self.output = self.args.output
         self.sdir = st.state_dir(self.output)
-        self.objdir = os.path.join(self.sdir, "session")
-        os.makedirs(self.objdir, exist_ok=True)
+        self.objdir = private.private_dir(os.path.join(self.sdir, "session"))
         self.cc = getattr(self.args, "cc", None) or find_cc()
         #: compiles in progress, by source (a newer save stops its compile)
         self.compiling: dict[str, subprocess.Popen] = {}
@@ -232,13 +231,9 @@ class Session(SafetyNet):
         from devlink.hotpatch.procmem import ProcMem
         from devlink.hotpatch.shared import SharedPatchArea, patch_ranges, reserve_code_page
         from devlink.runtime import ENV
-        run_dir = os.path.join(self.sdir, "run")
-        os.makedirs(run_dir, exist_ok=True)
+        run_dir = private.private_dir(os.path.join(self.sdir, "run"))
         snapshot = os.path.join(run_dir, f"{os.path.basename(self.output)}")
-        tmp = snapshot + ".tmp"
-        shutil.copyfile(self.output, tmp)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, snapshot)
+        private.copy_private(self.output, snapshot, mode=0o700)
         env = dict(os.environ if self.env is None else self.env)
         self._stdio = self.child_output = (stdout, stderr)
         env.pop(ENV, None)

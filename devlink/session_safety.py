@@ -296,11 +296,9 @@ class SafetyNet:
 
     def _write_objects(self, objects: dict[str, bytes]) -> None:
         """Object files on disk follow object_bytes (a full link reads them)."""
+        from devlink.private import write_private
         for p, data in objects.items():
-            tmp = p + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, p)
+            write_private(p, data)
 
     def _cell_name(self, address: int) -> str:
         L = self.linker

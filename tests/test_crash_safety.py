@@ -7,7 +7,7 @@
   output, unless a journal shows the update was mid-commit; then the next plain build
   succeeds, the output prints the new output, readelf is clean, and a further edit is
   again an incremental update (nothing was lost).
-- A corrupt or foreign `state.pickle` or `manifest.json`: the next build prints one notice
+- A corrupt or foreign `state.pickle` or `manifest`: the next build prints one notice
   line (no traceback) and produces a correct program.
 - An output changed outside devlink (cc wrote it, it was truncated or deleted): the next
   build notices and relinks correctly.
@@ -246,8 +246,10 @@ def _state(root: Path) -> Path:
 
 
 def _reframe(blob: bytes, version: int) -> bytes:
-    """A state file with a valid header and checksum around `blob`."""
-    return struct.pack("<4sI", b"DLST", version) + hashlib.blake2b(blob, digest_size=16).digest() + blob
+    """A state file with a valid header around `blob`, and the checksum anyone can compute
+    (devlink's first format): not this user's MAC."""
+    head = struct.pack("<4sI", b"DLST", version)
+    return head + hashlib.blake2b(head + blob, digest_size=32).digest() + blob
 
 
 def _current_version(root: Path) -> int:
@@ -312,7 +314,7 @@ MANIFEST_DAMAGE = {
 def test_damaged_manifest_gives_a_correct_program(baseline, damage):
     backup, root = baseline
     restore(backup, root)
-    (root / ".devlink" / "prog" / "manifest.json").write_bytes(MANIFEST_DAMAGE[damage])
+    (root / ".devlink" / "prog" / "manifest").write_bytes(MANIFEST_DAMAGE[damage])
     set_source(root, LIB_NEW)
     err = ok(build(root, verbose=False), f"build with a {damage} manifest")
     assert len(_one_notice(err)) <= 1, err
@@ -326,7 +328,7 @@ def test_damaged_manifest_gives_a_correct_program(baseline, damage):
 def test_damaged_manifest_notice(baseline, damage):
     backup, root = baseline
     restore(backup, root)
-    (root / ".devlink" / "prog" / "manifest.json").write_bytes(MANIFEST_DAMAGE[damage])
+    (root / ".devlink" / "prog" / "manifest").write_bytes(MANIFEST_DAMAGE[damage])
     set_source(root, LIB_NEW)
     err = ok(build(root, verbose=False), f"build with a {damage} manifest")
     lines = _one_notice(err)
@@ -337,7 +339,7 @@ def test_garbage_journal_is_ignored(baseline):
     """A journal that is not whole (garbage) means the update never started."""
     backup, root = baseline
     restore(backup, root)
-    (root / ".devlink" / "prog" / "journal").write_bytes(b"DLJRNL01" + os.urandom(100))
+    (root / ".devlink" / "prog" / "journal").write_bytes(b"DLJR" + os.urandom(100))
     err = ok(build(root, verbose=False), "build with a garbage journal")
     assert "Traceback" not in err
     assert run(root).stdout == OUT_OLD

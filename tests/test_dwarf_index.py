@@ -472,7 +472,10 @@ def test_cache_memory_and_disk(tmp_path, counted):
 
     # another version's file is ignored too
     import pickle
-    files[0].write_bytes(pickle.dumps({"version": -1, "key": key, "index": ix}))
+
+    from devlink import private
+    from devlink.dwarf.index import CACHE_KIND
+    files[0].write_bytes(private.seal(CACHE_KIND, pickle.dumps({"version": -1, "key": key, "index": ix})))
     assert DwarfIndexCache(cdir).get_cached(key) is None
 
     # an unwritable cache dir only costs rebuilds

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
+from devlink import private
 from devlink.dwarf.types import (
     ENC_BOOL, ENC_CHAR, ENC_COMPLEX, ENC_FLOAT, ENC_OTHER, ENC_SIGNED, ENC_UNSIGNED,
     KIND_ARRAY, KIND_BASE, KIND_ENUM, KIND_FUNCTION, KIND_POINTER, KIND_STRUCT,
@@ -872,15 +873,18 @@ def build_index(name: str, data: bytes, *, hash: str | None = None) -> ObjectInd
 # --------------------------------------------------------------------------- cache
 
 CACHE_VERSION = INDEX_VERSION  # the version field stored in each cache file
+#: the MAC's personalisation for cache files (devlink.private)
+CACHE_KIND = b"DLDW"
 
 
 class DwarfIndexCache:
     """ObjectIndex per object content, in memory and on disk, built off the caller's
     thread when prefetched.
 
-    Files are `cache_dir/<sha256>.pkl`, each a pickle of
+    Files are `cache_dir/<sha256>.pkl`, each this user's MAC (devlink.private, checked
+    before unpickling: a planted file never is) and a pickle of
     {"version": CACHE_VERSION, "key": <hash>, "index": ObjectIndex}; a file that does not
-    load (corrupt, truncated, other version) is ignored and rebuilt.  Disk errors are
+    load (foreign, corrupt, truncated, other version) is ignored and rebuilt.  Disk errors are
     never raised.  Thread-safe: one build per key at a time; `get` waits for an
     in-flight build of the same object instead of parsing it twice.
     """
@@ -1009,7 +1013,10 @@ class DwarfIndexCache:
             return None
         try:
             with open(p, "rb") as fh:
-                obj = pickle.load(fh)
+                body = private.unseal(CACHE_KIND, fh.read())
+            if body is None:      # not written by this user's devlink: never unpickled
+                return None
+            obj = pickle.loads(body)
             if not isinstance(obj, dict) or obj.get("version") != CACHE_VERSION or \
                     obj.get("key") != key:
                 return None
@@ -1025,21 +1032,12 @@ class DwarfIndexCache:
         p = self._path(key)
         if p is None:
             return
-        tmp = None
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            tmp = p.with_name("%s.%d.%d.tmp" % (p.name, os.getpid(),
-                                                threading.get_ident()))
-            with open(tmp, "wb") as fh:
-                pickle.dump({"version": CACHE_VERSION, "key": key, "index": ix}, fh,
-                            protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, p)
-        except Exception:  # a read-only or full disk only costs a rebuild later
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            private.private_dir(str(p.parent))
+            private.write_private(str(p), private.seal(CACHE_KIND, pickle.dumps(
+                {"version": CACHE_VERSION, "key": key, "index": ix}, protocol=pickle.HIGHEST_PROTOCOL)))
+        except Exception:  # a read-only or full disk (or a planted link) only costs a rebuild later
+            pass
 
     def _produce(self, key: str, name: str, data: bytes, fut: Future) -> None:
         """Load or build the index for `key`, then resolve `fut` (which is registered

@@ -1,13 +1,18 @@
 """The link state kept between runs, under `.devlink/<output>/` next to the output.
 
-- `manifest.json`: small, read on every build: format version, the link's id and
-  generation, the build options, and every input with its size, mtime and content hash.
-  A build whose inputs did not change (by size and mtime, then by content) and whose
-  output still carries the manifest's stamp has nothing to do, and never imports numpy.
+- `manifest`: small, read on every build: format version, the link's id and
+  generation, the build options, and every input with its size, mtime and content hash
+  (JSON). A build whose inputs did not change (by size and mtime, then by content) and
+  whose output still carries the manifest's stamp has nothing to do, and never imports
+  numpy.
 - `state.pickle`: the whole in-memory link state (`Linker`), for incremental updates.
-  Written with a checksum; a corrupt, foreign or old-format state is detected and the
-  program is relinked from scratch with a one-line notice.
 - `journal`: the visible writes of an update in progress (see `apply_update`).
+
+Each file is a frame: magic, format version, this user's MAC (devlink.private) over the
+magic, the version and the body.  The MAC is checked before the body is decoded, so a
+file planted in the folder (pickle runs code) or written by another user is never
+decoded; it is treated like a corrupt, foreign or old-format one: the program is
+relinked from scratch with a one-line notice.
 
 Only this module and `devlink.output.writer` touch these files.
 """
@@ -22,8 +27,38 @@ import struct
 import sys
 import threading
 
-STATE_VERSION = 5
-JOURNAL_MAGIC = b"DLJRNL01"
+from devlink import private
+
+STATE_VERSION = 6
+STATE_MAGIC = b"DLST"
+MANIFEST_MAGIC = b"DLMF"
+JOURNAL_MAGIC = b"DLJR"
+MANIFEST_NAME = "manifest"
+#: magic, version, MAC
+FRAME_HEAD = 8 + private.MAC_SIZE
+
+
+def frame(magic: bytes, body) -> list:
+    """The pieces of a framed file: magic, version, MAC over both and the body."""
+    head = struct.pack("<4sI", magic, STATE_VERSION)
+    tag = private.mac(magic, head, body)
+    if tag is None:
+        raise OSError(0, private.key_problem())
+    return [head, tag, body]
+
+
+def unframe(magic: bytes, raw, path: str, what: str):
+    """The body of a framed file, or StateError saying why it cannot be used."""
+    raw = memoryview(raw)
+    if len(raw) < FRAME_HEAD or bytes(raw[:4]) != magic:
+        raise StateError(f"{path} is not a devlink {what}")
+    if struct.unpack_from("<I", raw, 4)[0] != STATE_VERSION:
+        raise StateError(f"{path} is from another devlink version")
+    if private.key() is None:
+        raise StateError(private.key_problem())
+    if not private.verify(magic, raw[8:FRAME_HEAD], raw[:8], raw[FRAME_HEAD:]):
+        raise StateError(f"{path} was not written by this user's devlink, or is damaged")
+    return raw[FRAME_HEAD:]
 
 
 def state_dir(output: str) -> str:
@@ -51,26 +86,33 @@ def stat_key(path: str) -> tuple[int, int] | None:
 
 def load_manifest(sdir: str, notice=None) -> dict | None:
     """The manifest, or None; `notice(message)` hears why an existing one is unusable."""
-    path = os.path.join(sdir, "manifest.json")
+    path = os.path.join(sdir, MANIFEST_NAME)
     try:
-        with open(path) as f:
-            m = json.load(f)
+        with open(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
+    except OSError as e:
         if notice:
-            notice(f"{path} is corrupt")
+            notice(f"{path} cannot be read ({e.strerror})")
         return None
-    if not isinstance(m, dict) or m.get("version") != STATE_VERSION:
+    try:
+        m = json.loads(bytes(unframe(MANIFEST_MAGIC, raw, path, "manifest")))
+    except StateError as e:
         if notice:
-            notice(f"{path} is from another devlink version" if isinstance(m, dict) else f"{path} is not a devlink manifest")
+            notice(str(e))
+        return None
+    except ValueError:
+        m = None
+    if not isinstance(m, dict):
+        if notice:
+            notice(f"{path} is not a devlink manifest")
         return None
     return m
 
 
 def save_manifest(sdir: str, manifest: dict) -> None:
-    manifest = dict(manifest, version=STATE_VERSION)
-    _atomic_write(os.path.join(sdir, "manifest.json"), json.dumps(manifest, indent=1).encode())
+    _atomic_write(os.path.join(sdir, MANIFEST_NAME), frame(MANIFEST_MAGIC, json.dumps(manifest).encode()))
 
 
 def read_stamp(output: str, offset: int, size: int = 32) -> bytes | None:
@@ -114,13 +156,10 @@ def _deep(fn):
 
 def save_state(sdir: str, linker) -> str:
     """Write the state to a temporary file; returns its path (renamed by commit_state)."""
-    os.makedirs(sdir, exist_ok=True)
+    private.private_dir(sdir)
     blob = _deep(lambda: pickle.dumps(linker, protocol=pickle.HIGHEST_PROTOCOL))
-    digest = hashlib.blake2b(blob, digest_size=16).digest()
     tmp = os.path.join(sdir, f"state.pickle.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<4sI", b"DLST", STATE_VERSION) + digest)
-        f.write(blob)
+    _write_pieces(tmp, frame(STATE_MAGIC, blob))
     return tmp
 
 
@@ -136,17 +175,11 @@ def load_state(sdir: str):
     path = os.path.join(sdir, "state.pickle")
     try:
         with open(path, "rb") as f:
-            head = f.read(24)
-            blob = f.read()
+            raw = f.read()
     except OSError:
         raise StateError("no saved link state") from None
-    if len(head) < 24 or head[:4] != b"DLST":
-        raise StateError(f"{path} is not a devlink state file")
-    version = struct.unpack_from("<I", head, 4)[0]
-    if version != STATE_VERSION:
-        raise StateError(f"{path} is from another devlink version")
-    if hashlib.blake2b(blob, digest_size=16).digest() != head[8:24]:
-        raise StateError(f"{path} is corrupt (checksum mismatch)")
+    # the MAC before pickle: only bytes this user's devlink wrote are ever unpickled
+    blob = unframe(STATE_MAGIC, raw, path, "state file")
     try:
         linker = _deep(lambda: pickle.loads(blob))
     except Exception as e:   # a damaged pickle can raise nearly anything
@@ -163,11 +196,31 @@ def load_state(sdir: str):
 
 # --- applying an update with a journal ------------------------------------------------------
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _write_pieces(path: str, pieces, fsync: bool = False) -> None:
+    """A new private file (a link planted at `path` is removed, never followed)."""
+    fd = private.create_private(path)
+    try:
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: str, pieces, fsync: bool = False) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        _write_pieces(tmp, pieces, fsync)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def write_journal(sdir: str, writes: list, file_size: int) -> str:
@@ -177,14 +230,8 @@ def write_journal(sdir: str, writes: list, file_size: int) -> str:
     for w in writes:
         body += struct.pack("<QI", w.offset, len(w.data))
         body += w.data
-    digest = hashlib.blake2b(bytes(body), digest_size=16).digest()
     path = os.path.join(sdir, "journal")
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(JOURNAL_MAGIC + digest + bytes(body))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _atomic_write(path, frame(JOURNAL_MAGIC, body), fsync=True)
     return path
 
 
@@ -196,10 +243,11 @@ def replay_journal(sdir: str, output: str, fault=None) -> bool:
             raw = f.read()
     except OSError:
         return False
-    if not raw.startswith(JOURNAL_MAGIC) or hashlib.blake2b(raw[24:], digest_size=16).digest() != raw[8:24]:
-        os.unlink(path)          # written only partly: the update had not started
+    try:
+        body = unframe(JOURNAL_MAGIC, raw, path, "journal")
+    except StateError:
+        os.unlink(path)          # written only partly (the update had not started), or not ours
         return False
-    body = memoryview(raw)[24:]
     file_size, n = struct.unpack_from("<QI", body, 0)
     pos = 12
     fd = os.open(output, os.O_WRONLY)

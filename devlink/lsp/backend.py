@@ -100,9 +100,11 @@ class StandaloneBackend:
         from devlink.host import Lines, SessionHost
         self.root = os.path.abspath(root)
         self.log_path = log_path or os.path.join(self.root, ".devlink", "program.log")
-        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        from devlink import private
+        private.private_dir(os.path.dirname(self.log_path))
         # the program's output goes to a log file: the server's stdout is the protocol
-        self.log = open(self.log_path, "ab", buffering=0)
+        self.log = os.fdopen(private.open_private(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab",
+                             buffering=0)
         self.host = SessionHost(self.root, out=Lines(sys.stderr), policies=policies, role="devlink lsp",
                                child_output=self.log)
         self.error: str | None = None

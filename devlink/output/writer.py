@@ -19,12 +19,22 @@ def _release_in_background(fd: int) -> None:
     threading.Thread(target=os.close, args=(fd,), daemon=True).start()
 
 
+def _create(tmp: str) -> int:
+    """A new file: a leftover (or a symlink planted at the name) is removed, not followed."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(tmp, flags, 0o755)
+    except FileExistsError:
+        os.unlink(tmp)
+        return os.open(tmp, flags, 0o755)
+
+
 def write_file(path: str, image) -> None:
     """Write an OutputImage (or plain bytes) to `path` atomically."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.devlink-{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        fd = _create(tmp)
         try:
             if isinstance(image, (bytes, bytearray, memoryview)):
                 chunks, size = [(0, memoryview(image))], len(image)

@@ -22,6 +22,7 @@ import stat
 import tempfile
 import threading
 
+from devlink import private
 from devlink.errors import DevlinkError
 
 STATE_DIR = ".devlink"
@@ -42,8 +43,8 @@ class SessionLock:
         self.fd = -1
 
     def acquire(self, what: str = "devlink watch") -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        private.private_dir(os.path.dirname(self.path))
+        fd = private.open_private(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,7 +72,7 @@ def running_session_pid(root: str) -> int | None:
     """The pid of the session holding the project's lock, or None."""
     path = os.path.join(state_dir(root), LOCK_NAME)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -91,12 +92,17 @@ def _socket_path(root: str) -> tuple[str, str | None]:
     path = os.path.join(state_dir(root), SOCKET_NAME)
     if len(path.encode()) <= _MAX_SOCKET_PATH:
         return path, None
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    private = os.path.join(base, f"devlink-{os.getuid()}")
-    os.makedirs(private, mode=0o700, exist_ok=True)
-    os.chmod(private, 0o700)
+    folder = _private_socket_dir()
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
     digest = hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:16]
-    return os.path.join(private, f"{digest}.sock"), path
+    return os.path.join(folder, f"{digest}.sock"), path
+
+
+def _private_socket_dir() -> str:
+    """Where sockets whose path in the project would be too long live."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(base, f"devlink-{os.getuid()}")
 
 
 class ControlServer:
@@ -123,8 +129,7 @@ class ControlServer:
             os.umask(old)
         os.chmod(self.path, 0o600)
         if self.pointer:
-            with open(self.pointer, "w") as f:
-                f.write(self.path)
+            private.write_private(self.pointer, self.path.encode())
         sock.listen(8)
         self.sock = sock
         self._thread = threading.Thread(target=self._serve, name="devlink-control", daemon=True)
@@ -203,12 +208,19 @@ class SessionClient:
         self.root = os.path.abspath(root)
         path = os.path.join(state_dir(root), SOCKET_NAME)
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
         except FileNotFoundError:
             raise DevlinkError(f"no devlink session is running for {self.root}; start one with `devlink watch`") from None
         if stat.S_ISREG(st.st_mode):
             with open(path) as f:
                 path = f.read().strip()
+            # a pointer planted in the folder could name anyone's socket: only one in our
+            # own private folder, where ControlServer puts it, is followed
+            if st.st_uid != os.getuid() or os.path.dirname(path) != _private_socket_dir():
+                raise DevlinkError(f"{os.path.join(state_dir(root), SOCKET_NAME)} names a socket outside "
+                                   f"devlink's private folder; remove it") from None
+        elif not stat.S_ISSOCK(st.st_mode):
+            raise DevlinkError(f"{path} is not a devlink session socket; remove it") from None
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
