@@ -48,6 +48,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   reg(C.CMD_SHOW_OUTPUT, () => output.show(true));
   reg(C.CMD_RESTART_SERVER, async () => { await stopClient(); await startClient(); });
 
+  context.subscriptions.push(vscode.workspace.onDidGrantWorkspaceTrust(async () => {
+    output.appendLine("devlink: the folder is trusted now; starting the language server");
+    await stopClient();
+    await startClient();
+  }));
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration(async (e) => {
     if (e.affectsConfiguration("devlink")) {
       output.appendLine("devlink: settings changed; restarting the language server");
@@ -100,17 +105,27 @@ async function fail(message: string): Promise<void> {
 
 async function startClient(): Promise<void> {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  phase = "starting";
   lastStatus = undefined;
   failure = undefined;
+  const decision = L.startDecision(vscode.workspace.isTrusted, folder);
+  if (!decision.start && decision.phase === "restricted") {
+    // nothing runs in a folder VS Code does not trust; granting trust starts it
+    phase = "restricted";
+    render();
+    output.appendLine(decision.message);
+    const pick = await vscode.window.showInformationMessage(decision.message, "Manage Workspace Trust");
+    if (pick) await vscode.commands.executeCommand("workbench.trust.manage");
+    return;
+  }
+  phase = "starting";
   render();
   const cmd = L.serverCommand(settings(), folder, process.env, os.homedir());
   if (!L.findExecutable(cmd.command, cmd.env.PATH, isExecutable)) {
     await fail(L.startFailureMessage(cmd.command, { notFound: true }));
     return;
   }
-  if (!folder) {
-    await fail("devlink needs a folder: open the C project's folder (File > Open Folder).");
+  if (!decision.start || !folder) {
+    await fail(decision.start ? "devlink needs a folder." : decision.message);
     return;
   }
   output.appendLine(`devlink: starting ${[cmd.command, ...cmd.args].join(" ")} in ${folder}`);

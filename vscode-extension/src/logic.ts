@@ -15,7 +15,7 @@ export interface Status {
 }
 
 /** What the extension itself knows about the server, before any status arrives. */
-export type Phase = "starting" | "ready" | "failed" | "stopped";
+export type Phase = "starting" | "ready" | "failed" | "stopped" | "restricted";
 
 export interface StatusView {
   text: string;
@@ -37,6 +37,9 @@ function plural(n: number, word: string): string {
 
 /** The status bar item, e.g. `$(play) devlink: running · gen 3 · 2 patches`. */
 export function statusView(phase: Phase, status?: Status, failure?: string): StatusView {
+  if (phase === "restricted") {
+    return { text: "$(shield) devlink: off (Restricted Mode)", tooltip: RESTRICTED_MESSAGE, error: false };
+  }
   if (phase === "failed") {
     return { text: "$(error) devlink: not started", tooltip: failure ?? "the language server did not start", error: true };
   }
@@ -87,6 +90,24 @@ export function menuItems(status?: Status, serverRunning = true): MenuItem[] {
   }
   items.push({ label: "$(output) Show output", description: "the program's output and devlink's log", command: C.CMD_SHOW_OUTPUT });
   return items;
+}
+
+/** Why nothing starts in a folder VS Code does not trust: `devlink lsp` builds the
+ * folder's program with the compiler, launcher and flags the folder's devlink.toml or
+ * compile_commands.json choose, and runs it; both are code the folder chose. */
+export const RESTRICTED_MESSAGE =
+  "devlink is off in Restricted Mode: it would build and run this folder's program with the compiler and " +
+  "settings the folder chooses. Trust the folder to start it.";
+
+export type StartDecision =
+  | { start: true }
+  | { start: false; phase: Phase; message: string };
+
+/** Whether the server may start: only in a trusted folder, and only with a folder. */
+export function startDecision(trusted: boolean, folder: string | undefined): StartDecision {
+  if (!trusted) return { start: false, phase: "restricted", message: RESTRICTED_MESSAGE };
+  if (!folder) return { start: false, phase: "failed", message: "devlink needs a folder: open the C project's folder (File > Open Folder)." };
+  return { start: true };
 }
 
 export interface Settings {

@@ -126,3 +126,39 @@ test("nextRange: reads what was appended; restarts when the log shrank", () => {
   assert.deepEqual(L.nextRange(100, 4), { start: 0, end: 4, reset: true });
   assert.equal(L.programLogPath("/w/life"), "/w/life/.devlink/program.log");
 });
+
+test("workspace trust: nothing starts in an untrusted folder, and the reason is shown", () => {
+  const d = L.startDecision(false, "/p/life");
+  assert.equal(d.start, false);
+  if (d.start) return;
+  assert.equal(d.phase, "restricted");
+  assert.match(d.message, /Restricted Mode/);
+  assert.match(d.message, /Trust the folder/);
+  const v = L.statusView("restricted");
+  assert.match(v.text, /Restricted Mode/);
+  assert.equal(v.tooltip, d.message);
+  assert.equal(v.error, false);
+  // untrusted wins over a missing folder: no server either way, and no start failure
+  const none = L.startDecision(false, undefined);
+  assert.equal(none.start, false);
+  if (!none.start) assert.equal(none.phase, "restricted");
+});
+
+test("workspace trust: a trusted folder starts; no folder is a start failure", () => {
+  assert.deepEqual(L.startDecision(true, "/p/life"), { start: true });
+  const d = L.startDecision(true, undefined);
+  assert.equal(d.start, false);
+  if (!d.start) {
+    assert.equal(d.phase, "failed");
+    assert.match(d.message, /needs a folder/);
+  }
+});
+
+test("package.json declares limited support in untrusted workspaces, with the settings that run code restricted", () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const pkg = JSON.parse(require("fs").readFileSync(require("path").join(__dirname, "..", "..", "package.json"), "utf8"));
+  const u = pkg.capabilities.untrustedWorkspaces;
+  assert.equal(u.supported, "limited");
+  assert.match(u.description, /starts nothing/);
+  assert.deepEqual([...u.restrictedConfigurations].sort(), ["devlink.args", "devlink.env", "devlink.path"]);
+});
