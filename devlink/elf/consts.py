@@ -24,6 +24,19 @@ SHN_LORESERVE = 0xFF00
 SHN_ABS = 0xFFF1
 SHN_COMMON = 0xFFF2
 SHN_XINDEX = 0xFFFF
+#: an input symbol's section index, with SHN_XINDEX resolved through SHT_SYMTAB_SHNDX,
+#: names a section exactly when 0 < shndx < SECTION_INDEX_END: the reader refuses
+#: objects with more sections than that, so a real index never equals SHN_ABS or
+#: SHN_COMMON (which keep their own values in the resolved column)
+SECTION_INDEX_END = SHN_ABS
+
+
+def output_symbol_shndx(index: int) -> int:
+    """st_shndx of an output symbol in section `index`.  An executable's symbol values
+    are addresses, so one in a section past the 16-bit range (more than 65,279 output
+    sections) is written as SHN_ABS: the same address, without an SHT_SYMTAB_SHNDX
+    table (tools then show it as absolute)."""
+    return index if index < SHN_LORESERVE else SHN_ABS
 
 # sh_type
 SHT_NULL = 0

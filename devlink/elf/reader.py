@@ -118,6 +118,9 @@ def _section_table(data: bytes, path: str, hdr: tuple) -> tuple[list[RawSection]
         raise DevlinkError(f"{path}: section header size {e_shentsize} is not {Elf64_Shdr.size}; the file is corrupt, rebuild it")
     if e_shnum == 0 and e_shoff + Elf64_Shdr.size <= len(data):
         e_shnum = Elf64_Shdr.unpack_from(data, e_shoff)[5]  # extended numbering
+    if e_shnum > C.SECTION_INDEX_END:
+        raise DevlinkError(f"{path}: has {e_shnum} sections, more than devlink can link ({C.SECTION_INDEX_END}); "
+                           f"split the source file in two")
     if e_shoff + e_shnum * Elf64_Shdr.size > len(data):
         raise DevlinkError(f"{path}: section header table runs past the end of the file (truncated?); rebuild it")
     table = np.frombuffer(data, SHDR_DTYPE, e_shnum, e_shoff)

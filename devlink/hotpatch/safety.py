@@ -73,7 +73,7 @@ def object_facts(raw) -> ObjectFacts:
         if t not in (C.STT_OBJECT, C.STT_TLS, C.STT_FUNC):
             continue
         shndx = raw.sym_shndx(i)
-        if shndx == C.SHN_UNDEF or shndx >= C.SHN_LORESERVE and shndx != C.SHN_COMMON:
+        if shndx == C.SHN_UNDEF or shndx >= C.SECTION_INDEX_END and shndx != C.SHN_COMMON:
             continue
         name = raw.sym_name(i)
         if t == C.STT_FUNC:

@@ -153,11 +153,11 @@ def has_contents(linker, name: str) -> bool:
 
 def dynsym_shndx(linker, sym: Symbol) -> int:
     if sym.flags & SymbolFlags.STUB:
-        return linker.outputs[".plt"].index
+        return C.output_symbol_shndx(linker.outputs[".plt"].index)
     if sym.atom is not None and sym.atom.output is not None:
-        return sym.atom.output.index
+        return C.output_symbol_shndx(sym.atom.output.index)
     if sym.flags & SymbolFlags.COPY_REL:
-        return linker.outputs[".bss"].index
+        return C.output_symbol_shndx(linker.outputs[".bss"].index)
     return C.SHN_ABS
 
 

@@ -256,7 +256,7 @@ class IncrementalUpdate:
                 first = old.raw.first_global
                 for sym, shndx, bind in zip(old.symbols[first:], obj.st_shndx[obj.raw.first_global:],
                                             obj.sym_bind[obj.raw.first_global:].tolist()):
-                    if shndx != C.SHN_UNDEF and not (0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None):
+                    if shndx != C.SHN_UNDEF and not (0 < shndx < C.SECTION_INDEX_END and obj.atoms[shndx] is None):
                         new_defs.setdefault(sym.name, (obj, bind))
                 self.new_defs = new_defs
                 return
@@ -273,7 +273,7 @@ class IncrementalUpdate:
                     if bind != C.STB_WEAK:
                         new_refs.setdefault(name, []).append(obj)
                     continue
-                if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+                if 0 < shndx < C.SECTION_INDEX_END and obj.atoms[shndx] is None:
                     continue
                 if shndx == C.SHN_COMMON:
                     raise NeedsFullLink(f"{obj.name} defines COMMON symbol {name!r}")

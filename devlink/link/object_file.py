@@ -340,6 +340,6 @@ def new_local_symbol(obj: ObjectFile, i: int, name: str) -> Symbol:
     sym.type = int(obj.sym_type[i])
     sym.bind = C.STB_LOCAL
     sym.visibility = obj.st_other[i] & 3
-    if 0 < shndx < C.SHN_LORESERVE:
+    if 0 < shndx < C.SECTION_INDEX_END:
         sym.atom = obj.atoms[shndx]
     return sym

@@ -143,9 +143,16 @@ def write_headers(linker, image: OutputImage, ordered: list[OutputSection]) -> N
     for i, (t, f, off, va, fsz, msz, al) in enumerate(rows):
         Elf64_Phdr.pack_into(image.headers, phoff + i * Elf64_Phdr.size, t, f, off, va, va, fsz, msz, al)
     ident = C.ELFMAG + bytes([C.ELFCLASS64, C.ELFDATA2LSB, C.EV_CURRENT, C.ELFOSABI_SYSV]) + bytes(8)
+    # extended section numbering (ELF gABI): past SHN_LORESERVE sections, e_shnum is 0
+    # and section 0's sh_size holds the count; e_shstrndx is SHN_XINDEX and section
+    # 0's sh_link holds the index
+    shnum, shstrndx = len(ordered) + 1, o[".shstrtab"].index
+    Elf64_Shdr.pack_into(image.shdrs, 0, 0, C.SHT_NULL, 0, 0, 0, shnum if shnum >= C.SHN_LORESERVE else 0,
+                         shstrndx if shstrndx >= C.SHN_LORESERVE else 0, 0, 0, 0)
     Elf64_Ehdr.pack_into(image.headers, 0, ident, C.ET_EXEC, C.EM_X86_64, C.EV_CURRENT, entry, phoff, image.shoff, 0,
-                         Elf64_Ehdr.size, Elf64_Phdr.size, len(rows), Elf64_Shdr.size, len(ordered) + 1,
-                         o[".shstrtab"].index)
+                         Elf64_Ehdr.size, Elf64_Phdr.size, len(rows), Elf64_Shdr.size,
+                         shnum if shnum < C.SHN_LORESERVE else 0,
+                         shstrndx if shstrndx < C.SHN_LORESERVE else C.SHN_XINDEX)
     links = {".dynsym": ".dynstr", ".hash": ".dynsym", ".gnu.version": ".dynsym", ".gnu.version_r": ".dynstr",
              ".rela.dyn": ".dynsym", ".rela.plt": ".dynsym", ".dynamic": ".dynstr", ".symtab": ".strtab"}
     infos = {".gnu.version_r": linker.dynsyms.verneed_count(), ".dynsym": 1,

@@ -92,7 +92,7 @@ class SymbolTable:
             if not name:
                 continue
             shndx = shndxs[i]
-            if 0 < shndx < C.SHN_LORESERVE and atoms[shndx] is None:
+            if 0 < shndx < C.SECTION_INDEX_END and atoms[shndx] is None:
                 continue  # in a discarded section
             syms[i] = new_local_symbol(obj, idx[i], name)
         if first_global >= n:
@@ -130,7 +130,7 @@ class SymbolTable:
                 if vis and (not sym.visibility or vis < sym.visibility):
                     sym.visibility = vis
                 continue
-            in_section = 0 < shndx < C.SHN_LORESERVE
+            in_section = 0 < shndx < C.SECTION_INDEX_END
             if in_section and atoms[shndx] is None:
                 continue  # defined in a section devlink drops (duplicate COMDAT)
             if sym.file is not None:
@@ -163,7 +163,7 @@ class SymbolTable:
             if vis and (not sym.visibility or vis < sym.visibility):
                 sym.visibility = vis
             return
-        if 0 < shndx < C.SHN_LORESERVE and obj.atoms[shndx] is None:
+        if 0 < shndx < C.SECTION_INDEX_END and obj.atoms[shndx] is None:
             return  # defined in a section devlink drops (duplicate COMDAT)
         self._define(sym, obj, i, shndx, bind)
 
@@ -208,7 +208,7 @@ class SymbolTable:
             if shndxs[i] == C.SHN_UNDEF:
                 continue
             sym = new_local_symbol(obj, i, name)
-            if sym.atom is None and 0 < shndxs[i] < C.SHN_LORESERVE:
+            if sym.atom is None and 0 < shndxs[i] < C.SECTION_INDEX_END:
                 continue  # in a discarded section
             syms[i] = sym
         for i in idx[first_global:]:
@@ -241,7 +241,7 @@ class SymbolTable:
         sym.bind = bind
         v = obj.st_other[i] & 3
         sym.visibility = v if not vis else (min(v, vis) if v else vis)
-        sym.atom = obj.atoms[shndx] if 0 < shndx < C.SHN_LORESERVE else None
+        sym.atom = obj.atoms[shndx] if 0 < shndx < C.SECTION_INDEX_END else None
         sym.flags &= ~SymbolFlags.IMPORT
 
     def undefined_strong(self) -> list[Symbol]:

@@ -40,7 +40,7 @@ class Block:
             rows["st_name"][1:] = np.cumsum(lengths[:-1])
             rows["st_info"] = info
             rows["st_other"] = other
-            rows["st_shndx"] = shndx
+            rows["st_shndx"] = _symbol_shndx(shndx)
             rows["st_value"] = np.array(value, np.uint64) if len(value) else 0
             rows["st_size"] = size
         self.rows = rows
@@ -52,6 +52,12 @@ class Block:
         add["st_name"] += base
         self.rows = np.concatenate((self.rows, add))
         self.strings += other.strings
+
+
+def _symbol_shndx(shndx):
+    """Section indexes as st_shndx values (`consts.output_symbol_shndx`, in bulk)."""
+    s = np.asarray(shndx, np.int64)
+    return np.where(s >= C.SHN_LORESERVE, C.SHN_ABS, s)
 
 
 def _columns(rows: list[tuple]):
@@ -128,7 +134,7 @@ class SymtabBuilder:
                                 linker.cells.addr + 8 * cells[with_cell]))
         n1, n2 = len(new), len(with_cell)
         kinds = np.repeat(np.array([func, objt], np.uint8), [n1, n2])
-        block = Block(names, kinds, 0, np.repeat(np.array([so, ce], np.uint16), [n1, n2]), addrs, 8)
+        block = Block(names, kinds, 0, np.repeat(np.array([so, ce], np.int64), [n1, n2]), addrs, 8)
         self.stubs_done = len(stubs.stubs)
         self.stub_block.extend(block)
         self.reshaped = True
@@ -170,7 +176,7 @@ class SymtabBuilder:
         r = self.global_block.rows
         r["st_info"][idx] = info
         r["st_other"][idx] = other
-        r["st_shndx"][idx] = shndx
+        r["st_shndx"][idx] = _symbol_shndx(shndx)
         r["st_value"][idx] = np.array([v & 0xFFFFFFFFFFFFFFFF for v in value], np.uint64)
         r["st_size"][idx] = size
 
