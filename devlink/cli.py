@@ -231,11 +231,13 @@ def cmd_watch(argv: list[str]) -> int:
         "while it runs. Configuration: none (all .c files), devlink.toml, or compile_commands.json."))
     p.add_argument("folder", nargs="?", default=".", help="the project folder")
     p.add_argument("--no-keys", action="store_true", help="do not read keys (r restart, u undo, q quit) from the terminal")
+    p.add_argument("-o", "--output", help="where to write the program (over devlink.toml's `output`; may be "
+                                          "outside the project)")
     _policy_options(p)
     a = p.parse_args(argv)
     from devlink.watch.app import WatchApp
     return WatchApp(a.folder, keys=False if a.no_keys else None,
-                    policies={"on_unsafe": a.on_unsafe, "on_crash": a.on_crash}).run()
+                    policies={"on_unsafe": a.on_unsafe, "on_crash": a.on_crash}, output=a.output).run()
 
 
 def cmd_lsp(argv: list[str]) -> int:

@@ -78,8 +78,10 @@ def build_args_from_config(cfg: cfgmod.ProjectConfig):
 
 class SessionHost:
     def __init__(self, root: str, out=None, policies: dict[str, str] | None = None,
-                 role: str = "devlink watch", child_output=None):
+                 role: str = "devlink watch", child_output=None, output: str | None = None):
         self.root = os.path.abspath(root)
+        #: the program's path from the command line (`--output`), over devlink.toml's
+        self.output = os.path.abspath(output) if output else None
         #: on_unsafe / on_crash from the command line, over the project's configuration
         self.policies = {k: v for k, v in (policies or {}).items() if v}
         self.out = out or Lines()
@@ -127,6 +129,10 @@ class SessionHost:
 
     def _load_config(self) -> cfgmod.ProjectConfig:
         cfg = cfgmod.load_config(self.root)
+        if self.output:
+            cfg.output = self.output
+            if not cfgmod.inside(cfg.output, self.root):
+                cfg.notes.append(f"the program is written to {cfg.output}, outside the project (--output)")
         for key, value in self.policies.items():
             allowed = cfgmod.POLICIES_ON_UNSAFE if key == "on_unsafe" else cfgmod.POLICIES_ON_CRASH
             if value not in allowed:

@@ -48,10 +48,10 @@ KEYS = {"r": "restart", "u": "undo", "q": "quit"}
 
 class WatchApp:
     def __init__(self, root: str, terminal: Terminal | None = None, keys: bool | None = None,
-                 policies: dict[str, str] | None = None):
+                 policies: dict[str, str] | None = None, output: str | None = None):
         self.term = terminal or Terminal()
         self.keys = sys.stdin.isatty() if keys is None else keys
-        self.host = SessionHost(root, out=self.term, policies=policies)
+        self.host = SessionHost(root, out=self.term, policies=policies, output=output)
         if self.keys:
             self.host.running_hint = "; keys: r restart, u undo, q quit"
 

@@ -177,7 +177,8 @@ def _line_of(path: str, key: str) -> int:
 
 _TOML_KEYS = {"sources": list, "include_dirs": list, "defines": list, "cflags": (list, str), "ldflags": (list, str),
               "libraries": list, "library_dirs": list, "output": str, "args": (list, str), "env": dict,
-              "cc": str, "compiler_launcher": (str, list), "on_unsafe": str, "on_crash": str}
+              "cc": str, "compiler_launcher": (str, list), "on_unsafe": str, "on_crash": str,
+              "allow_output_outside": bool}
 
 
 def _apply_toml(cfg: ProjectConfig, t: dict, path: str) -> None:
@@ -193,7 +194,7 @@ def _apply_toml(cfg: ProjectConfig, t: dict, path: str) -> None:
             raise bad(key, f"is not a devlink setting; the settings are: {', '.join(sorted(_TOML_KEYS))}")
         if not isinstance(value, want):
             names = " or ".join(w.__name__ for w in (want if isinstance(want, tuple) else (want,)))
-            kind = {"list": "a list", "str": "a string", "dict": "a table"}
+            kind = {"list": "a list", "str": "a string", "dict": "a table", "bool": "true or false"}
             raise bad(key, f"must be {' or '.join(kind.get(n, n) for n in names.split(' or '))}")
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise bad(key, "must be a list of strings")
@@ -222,7 +223,13 @@ def _apply_toml(cfg: ProjectConfig, t: dict, path: str) -> None:
     ld += [lib if lib.startswith("-l") else f"-l{lib}" for lib in t.get("libraries", [])]
     cfg.ldflags = cfg.ldflags + ld
     if "output" in t:
-        cfg.output = os.path.join(root, t["output"])
+        cfg.output = os.path.normpath(os.path.join(root, t["output"]))
+        if not inside(cfg.output, root):
+            if not t.get("allow_output_outside"):
+                raise bad("output", f"is {t['output']!r}, which writes {cfg.output}, outside the project {root}; "
+                                    f"choose a path inside the project, or set allow_output_outside = true")
+            cfg.notes.append(f"the program is written to {cfg.output}, outside the project "
+                             f"(allow_output_outside = true in {path})")
     cfg.args = words("args") if "args" in t else cfg.args
     for k, v in t.get("env", {}).items():
         if not isinstance(v, (str, int, float, bool)):
@@ -238,6 +245,14 @@ def _apply_toml(cfg: ProjectConfig, t: dict, path: str) -> None:
             if t[key] not in allowed:
                 raise bad(key, f"is {t[key]!r}; use one of: {', '.join(allowed)}")
             setattr(cfg, key, t[key])
+
+
+def inside(path: str, root: str) -> bool:
+    """`path` is in the folder `root` (after symlinks: a link out of the project counts
+    as outside)."""
+    real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+    top = os.path.realpath(root)
+    return os.path.commonpath([real, top]) == top and real != top
 
 
 def _apply_compile_commands(cfg: ProjectConfig, path: str) -> None:
