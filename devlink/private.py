@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 import threading
 
 from devlink.errors import DevlinkError
@@ -264,3 +265,52 @@ def clear_for_output(path: str) -> None:
         pass
     except IsADirectoryError:
         raise DevlinkError(f"{path} is a folder; remove it") from None
+
+
+# --- folders in shared places (/tmp, $XDG_RUNTIME_DIR) ----------------------------------
+# Any local user can create `/tmp/devlink-1000` before user 1000 does, so such a folder
+# is never trusted by its name: an existing one must be a real folder owned by us;
+# when it is not, devlink uses a fresh folder of its own (`mkdtemp`, made 0700
+# atomically) instead.
+
+def shared_base() -> str:
+    """Where per-user runtime folders go: $XDG_RUNTIME_DIR, else the temp folder."""
+    return os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+
+
+def is_private(path: str) -> bool:
+    """`path` is a directory (not a symlink) owned by this user, closed to others."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def shared_private_dir(name: str, base: str | None = None) -> tuple[str, bool]:
+    """(folder, fresh): `base/name` made or verified private, or, when another user owns
+    that name (or it is not a plain folder), a new folder `base/name-XXXXXX` made for
+    this call (`fresh` True: the caller removes it when done)."""
+    base = base or shared_base()
+    path = os.path.join(base, name)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise DevlinkError(f"cannot create the private folder {path}: {e.strerror}; "
+                           f"set XDG_RUNTIME_DIR or TMPDIR to a folder you own") from None
+    try:
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            if st.st_mode & 0o077:
+                os.chmod(path, 0o700)          # ours: close it (our own umask made it wider)
+            if is_private(path):
+                return path, False
+    except OSError:
+        pass
+    try:
+        return tempfile.mkdtemp(prefix=name + "-", dir=base), True
+    except OSError as e:
+        raise DevlinkError(f"{path} belongs to another user and a private folder cannot be made in {base} "
+                           f"({e.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder you own") from None

@@ -38,11 +38,23 @@ def runtime_object(cc: str) -> str:
     path = os.path.join(_cache_dir(), f"{key}.o")
     if os.path.exists(path):
         return path
-    os.makedirs(_cache_dir(), exist_ok=True)
+    folder = _cache_dir()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        writable = os.access(folder, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        # HOME (or XDG_CACHE_HOME) is read-only: a private folder in /tmp holds it
+        from devlink.private import shared_private_dir
+        folder = shared_private_dir(f"devlink-{os.getuid()}")[0]
+        path = os.path.join(folder, f"runtime-{key}.o")
+        if os.path.exists(path):
+            return path
     tmp = f"{path}.{os.getpid()}.tmp"
     r = subprocess.run(argv + CFLAGS + ["-c", SOURCE, "-o", tmp], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise DevlinkError(f"cannot compile devlink's runtime with {cc}: {r.stderr.strip()[:300]}; "
+    if r.returncode != 0 or not os.path.exists(tmp):
+        raise DevlinkError(f"cannot compile devlink's runtime with {cc}: {r.stderr.strip()[:300] or 'no object written'}; "
                            f"set DEVLINK_NO_RUNTIME=1 to link without it")
     os.replace(tmp, path)
     return path

@@ -19,7 +19,6 @@ import json
 import os
 import socket
 import stat
-import tempfile
 import threading
 
 from devlink import private
@@ -87,22 +86,28 @@ def running_session_pid(root: str) -> int | None:
         os.close(fd)
 
 
-def _socket_path(root: str) -> tuple[str, str | None]:
-    """(where the socket is bound, the pointer file naming it or None)."""
+def _socket_path(root: str) -> tuple[str, str | None, str | None]:
+    """(where the socket is bound, the pointer file naming it or None, a folder made
+    for this session alone, to remove at the end, or None)."""
     path = os.path.join(state_dir(root), SOCKET_NAME)
     if len(path.encode()) <= _MAX_SOCKET_PATH:
-        return path, None
-    folder = _private_socket_dir()
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    os.chmod(folder, 0o700)
+        return path, None, None
+    folder, fresh = private.shared_private_dir(_socket_dir_name())
     digest = hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:16]
-    return os.path.join(folder, f"{digest}.sock"), path
+    return os.path.join(folder, f"{digest}.sock"), path, folder if fresh else None
 
 
-def _private_socket_dir() -> str:
-    """Where sockets whose path in the project would be too long live."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return os.path.join(base, f"devlink-{os.getuid()}")
+def _socket_dir_name() -> str:
+    return f"devlink-{os.getuid()}"
+
+
+def _is_socket_dir(folder: str) -> bool:
+    """`folder` is one ControlServer binds in: private to us, in the shared base, named
+    devlink-UID (or devlink-UID-XXXXXX when another user had taken that name)."""
+    name = _socket_dir_name()
+    base = os.path.basename(folder)
+    return os.path.dirname(folder) == private.shared_base() and (base == name or base.startswith(name + "-")) \
+        and private.is_private(folder)
 
 
 class ControlServer:
@@ -112,7 +117,7 @@ class ControlServer:
     def __init__(self, root: str, handler, subscribe=None):
         self.handler = handler
         self.subscribe = subscribe      #: subscribe(send): send(event) pushes one line
-        self.path, self.pointer = _socket_path(root)
+        self.path, self.pointer, self.own_dir = _socket_path(root)
         self.sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -199,6 +204,11 @@ class ControlServer:
                     os.unlink(p)
                 except OSError:
                     pass
+        if self.own_dir:
+            try:
+                os.rmdir(self.own_dir)
+            except OSError:
+                pass
 
 
 class SessionClient:
@@ -216,7 +226,7 @@ class SessionClient:
                 path = f.read().strip()
             # a pointer planted in the folder could name anyone's socket: only one in our
             # own private folder, where ControlServer puts it, is followed
-            if st.st_uid != os.getuid() or os.path.dirname(path) != _private_socket_dir():
+            if st.st_uid != os.getuid() or not _is_socket_dir(os.path.dirname(path)):
                 raise DevlinkError(f"{os.path.join(state_dir(root), SOCKET_NAME)} names a socket outside "
                                    f"devlink's private folder; remove it") from None
         elif not stat.S_ISSOCK(st.st_mode):

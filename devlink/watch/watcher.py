@@ -46,7 +46,8 @@ class ChangeWatcher(FileSystemEventHandler):
 
     def stop(self) -> None:
         self._observer.stop()
-        self._observer.join(2)
+        if self._observer.is_alive():      # a session that failed before it watched anything
+            self._observer.join(2)
 
     def ignored(self, path: str) -> bool:
         rel = os.path.relpath(path, self.root)
