@@ -99,6 +99,9 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
         sys.stderr.write(err)
     if p.returncode != 0:
         raise DevlinkError(f"compiling {src} failed (exit status {p.returncode}); fix the errors above")
+    if not os.path.isfile(obj):
+        raise DevlinkError(f"compiling {src}: {shlex.join(list(launcher) + shlex.split(cc))} exited with status 0 "
+                           f"but wrote no object file; check the compiler setting")
     for path in (obj, depfile):
         if path:
             try:
@@ -209,6 +212,10 @@ def build(args) -> None:
     if os.path.exists(os.path.join(sdir, "journal")):
         if st.replay_journal(sdir, out, fault):
             _say(args, f"finished an interrupted update of {out}")
+    # what a devlink killed while writing left behind
+    st.remove_stale_temporaries(sdir)
+    from devlink.output.writer import remove_stale_temporaries
+    remove_stale_temporaries(out)
     manifest = st.load_manifest(sdir, notice=lambda m: print(f"devlink: {m}; relinking from scratch", file=sys.stderr))
     if manifest is not None and manifest.get("options") == okey and _same_items(manifest, args) \
             and _up_to_date(manifest, out):
@@ -262,8 +269,12 @@ def _compile(args, cc, sdir: str, manifest: dict | None) -> list[str]:
 
 def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dict | None, fault) -> None:
     from devlink.link.incremental import NeedsFullLink, update_objects
+    from devlink.link.inputs import check_input, load_input
     from devlink.link.linker import LinkOptions, Linker
-    hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l") and os.path.isfile(p)}
+    for p in inputs:
+        if not p.startswith("-l"):
+            check_input(p)           # the fresh link's checks, for the incremental path too
+    hashes = {p: st.file_digest(p) for p in inputs if not p.startswith("-l")}
     moves = _object_changes(manifest.get("inputs") or [], inputs) if manifest is not None else None
     usable = manifest is not None and manifest.get("options") == okey and moves is not None and os.path.exists(out)
     if manifest is not None and not usable:
@@ -293,15 +304,20 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
             try:
                 changes = {p: None for p in moves[1]}          # objects no longer linked
                 for p in changed:
-                    with open(p, "rb") as f:
-                        changes[p] = f.read()
+                    kind, changes[p] = load_input(p)
+                    if kind != "object":
+                        raise NeedsFullLink(f"{p} is no longer an object file")
                 result = update_objects(linker, changes)
             except NeedsFullLink as e:
                 _say(args, f"full relink: {e}")
             else:
-                _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault)
-                _say(args, f"updated {out}: {result.summary()}")
-                return
+                try:
+                    _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault)
+                except StateNotSaved as e:        # the full link below says so (once)
+                    _say(args, f"full relink: cannot save the link state in {sdir} ({e})")
+                else:
+                    _say(args, f"updated {out}: {result.summary()}")
+                    return
     linker = Linker(LinkOptions(output=out, inputs=inputs, lib_dirs=args.lib_dirs,
                                 export_dynamic=args.export_dynamic, cc=args.cc if hasattr(args, "cc") else None))
     image = linker.link()
@@ -318,6 +334,11 @@ def _link(args, inputs: list[str], out: str, sdir: str, okey: str, manifest: dic
               file=sys.stderr)
 
 
+class StateNotSaved(Exception):
+    """The state folder cannot be written (the message says why): an update could not
+    be made crash-safe, so nothing visible of it was written."""
+
+
 def _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault) -> None:
     """Invisible writes (unused room) straight away; the rest through a journal."""
     from devlink.output.writer import pwrite_all
@@ -325,9 +346,19 @@ def _apply_update(linker, result, out, sdir, args, inputs, hashes, okey, fault) 
     visible = [w for w in result.writes if w.visible]
     pwrite_all(out, invisible, fault=fault)
     linker.finish_update()
-    tmp = st.save_state(sdir, linker)
-    fault("state")
-    st.write_journal(sdir, visible, result.file_size)
+    tmp = None
+    try:
+        tmp = st.save_state(sdir, linker)
+        fault("state")
+        st.write_journal(sdir, visible, result.file_size)
+    except OSError as e:
+        # nothing visible changed yet: the output is still the old program
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        raise StateNotSaved(e.strerror or str(e)) from None
     fault("journal")
     st.commit_state(sdir, tmp)
     stamp_sec = linker.outputs[".devlink.stamp"]

@@ -265,6 +265,9 @@ def clear_for_output(path: str) -> None:
         pass
     except IsADirectoryError:
         raise DevlinkError(f"{path} is a folder; remove it") from None
+    except OSError as e:
+        raise DevlinkError(f"cannot replace {path}: {e.strerror}; check that {os.path.dirname(path)} "
+                           f"is writable") from None
 
 
 # --- folders in shared places (/tmp, $XDG_RUNTIME_DIR) ----------------------------------
@@ -314,3 +317,35 @@ def shared_private_dir(name: str, base: str | None = None) -> tuple[str, bool]:
     except OSError as e:
         raise DevlinkError(f"{path} belongs to another user and a private folder cannot be made in {base} "
                            f"({e.strerror}); set XDG_RUNTIME_DIR or TMPDIR to a folder you own") from None
+
+
+# --- temporary files of killed processes ------------------------------------------------
+
+def remove_stale_temporaries(folder: str, pattern) -> None:
+    """Remove the files of `folder` whose name matches `pattern` (a compiled regex whose
+    last group is a pid) and whose pid no longer runs: what a devlink killed while
+    writing left behind.  A running devlink's files are left alone."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.match(name)
+        if m and not pid_alive(int(m.group(m.lastindex))):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
+def pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False          # left by an earlier process with our pid: nothing writes it yet
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+

@@ -428,9 +428,10 @@ class RawArchive:
 
 def read_archive(path: str, data: bytes) -> RawArchive:
     """Decode a System V / GNU `ar` archive: members and the symbol index."""
-    if data.startswith(b"!<thin>\n"):
+    magic = bytes(data[:8])              # `data` may be a mapped file (no startswith)
+    if magic == b"!<thin>\n":
         raise DevlinkError(f"{path}: thin archives are not supported; make a regular one with `ar rcs`")
-    if not data.startswith(b"!<arch>\n"):
+    if magic != b"!<arch>\n":
         raise DevlinkError(f"{path}: not an ar archive (bad magic); pass a .a made by `ar`")
     pos = 8
     members: dict[int, ArchiveMember] = {}

@@ -8,7 +8,7 @@ import os
 
 from devlink.elf.reader import read_archive, read_linker_script, read_object, read_shared_object
 from devlink.errors import DevlinkError
-from devlink.link.inputs import find_library, kind_of, read_file
+from devlink.link.inputs import find_library, load_input
 from devlink.link.object_file import ObjectFile, SharedObject
 
 
@@ -50,8 +50,7 @@ def load_path(linker, path: str, as_needed: bool, post: bool = False, depth: int
             linker.shared.append(so)
             linker.libraries.append(so)
         return
-    data = read_file(path)
-    kind = kind_of(path, data)
+    kind, data = load_input(path)
     if kind == "object":
         obj = add_object(linker, read_object(path, data), path)
         if post:

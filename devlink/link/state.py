@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import struct
 import sys
 import threading
@@ -74,12 +75,15 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def stat_key(path: str) -> tuple[int, int] | None:
+def stat_key(path: str) -> tuple[int, int, int, int] | None:
+    """What says a file may have changed: size, mtime, inode and ctime.  A copy (`cp -a`)
+    or a restore that keeps size and mtime still gets a new inode and ctime, and ctime
+    cannot be set back by a program (git's index compares the same fields)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 # --- manifest -------------------------------------------------------------------------------
@@ -108,11 +112,35 @@ def load_manifest(sdir: str, notice=None) -> dict | None:
         if notice:
             notice(f"{path} is not a devlink manifest")
         return None
+    if "home" not in m:
+        if notice:
+            notice(f"{path} is from another devlink version")
+        return None
+    if m["home"] != home_of(sdir):
+        if notice:
+            notice(f"the link state in {sdir} was made in {m['home']} (a copied or moved project)")
+        return None
     return m
 
 
+def home_of(sdir: str) -> str:
+    """The state folder's real path, kept in its manifest: a state found elsewhere (a
+    copied or moved project) names other files, and is not used."""
+    return os.path.realpath(sdir)
+
+
 def save_manifest(sdir: str, manifest: dict) -> None:
+    manifest = dict(manifest, home=home_of(sdir))
     _atomic_write(os.path.join(sdir, MANIFEST_NAME), frame(MANIFEST_MAGIC, json.dumps(manifest).encode()))
+
+
+#: temporary files of this module: NAME.PID.tmp
+_TEMPORARY = re.compile(r"^(state\.pickle|manifest|journal)\.(\d+)\.tmp$")
+
+
+def remove_stale_temporaries(sdir: str) -> None:
+    """Remove the temporary files a devlink killed while writing left in `sdir`."""
+    private.remove_stale_temporaries(sdir, _TEMPORARY)
 
 
 def read_stamp(output: str, offset: int, size: int = 32) -> bytes | None:

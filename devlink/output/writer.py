@@ -8,6 +8,7 @@ room is left as holes (the file is sparse), so it costs no disk and no write tim
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 from devlink.errors import DevlinkError
@@ -63,6 +64,14 @@ def write_file(path: str, image) -> None:
         except OSError:
             pass
         raise DevlinkError(f"cannot write {path!r}: {e.strerror}; check the directory exists and is writable") from None
+
+
+def remove_stale_temporaries(path: str) -> None:
+    """Remove the temporary outputs (`.NAME.devlink-PID.tmp`, as large as the program)
+    a full link killed while writing left next to `path`."""
+    from devlink.private import remove_stale_temporaries as remove
+    pattern = re.compile(re.escape(f".{os.path.basename(path)}.devlink-") + r"(\d+)\.tmp$")
+    remove(os.path.dirname(os.path.abspath(path)), pattern)
 
 
 def pwrite_all(path: str, writes, fault=None) -> None:
