@@ -212,6 +212,8 @@ def cmd_run(argv: list[str]) -> int:
                 what = ", ".join(gen.changed + gen.added) or "nothing"
                 print(f"devlink: generation {gen.number}: {what} (compile {gen.compile_ms:.0f} ms, link "
                       f"{gen.link_ms:.1f} ms, patch {gen.patch_ms:.1f} ms)", file=sys.stderr)
+                for note in gen.notes:
+                    print(f"devlink: {note}", file=sys.stderr)
     except KeyboardInterrupt:
         session.close()
         return 130

@@ -25,3 +25,13 @@ class Generation:
     #: (name, object, kind) of every decl that changed or was added (names alone are
     #: ambiguous for file-local functions)
     decls: list[tuple[str, str, str]] = field(default_factory=list)
+    #: what the user should know about this update ("total: new initial value applies
+    #: at the next restart", "main is running its old code ...")
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> str:
+        """`1 changed (step), 0 added, 0 removed`: the decls, named when few."""
+        def part(names: list[str], what: str) -> str:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            return f"{len(names)} {what}" + (f" ({shown})" if names else "")
+        return ", ".join((part(self.changed, "changed"), part(self.added, "added"), part(self.removed, "removed")))

@@ -339,10 +339,11 @@ class SessionHost:
                                     "patch_ms": gen.patch_ms, "files": names,
                                     "batch_time": getattr(self, "batch_time", None)}) + "\n")
         self.out.line(
-            f"{time.strftime('%H:%M:%S')} gen {gen.number} · {names} · {len(gen.changed)} changed, "
-            f"{len(gen.added)} added, {len(gen.removed)} removed · compile {gen.compile_ms:.0f} ms · "
-            f"link {gen.link_ms:.1f} ms · patch {gen.patch_ms:.2f} ms"
+            f"{time.strftime('%H:%M:%S')} gen {gen.number} · {names} · {gen.counts()} · "
+            f"compile {gen.compile_ms:.0f} ms · link {gen.link_ms:.1f} ms · patch {gen.patch_ms:.2f} ms"
             + ("" if gen.patched else " · not running: saved to the program file"), "green")
+        for note in gen.notes:
+            self.out.line(f"{names}: {note}", "yellow")
         if not s.running:
             self._start_child()
         self._prefetch_dwarf()

@@ -228,6 +228,8 @@ class Session(SafetyNet):
     # --- the child -----------------------------------------------------------------------
     def start(self, stdout=None, stderr=None) -> subprocess.Popen:
         """Run a snapshot copy of the output (the output itself stays writable)."""
+        if self.linker.debug_incomplete:
+            self.relink()             # an update left debug info out: a new layout has room
         from devlink.hotpatch.procmem import ProcMem
         from devlink.hotpatch.shared import SharedPatchArea, patch_ranges, reserve_code_page
         from devlink.runtime import ENV

@@ -255,6 +255,7 @@ class SafetyNet:
         t2 = time.perf_counter()
         patched, flips, reverted = False, {}, []
         names = [c.name for c in result.changed + result.added]
+        notes = [f"{name}: new initial value applies at the next restart" for name in result.new_initial_values]
         if live:
             plan = plan_patch(result)
             if not plan.safe:        # found only by the linker: the state changed already
@@ -264,6 +265,7 @@ class SafetyNet:
                 return self._unsafe_edit({}, plan.unsafe, compile_ms, t1, clean=False, generation=result.generation)
             flips, reverted = self._patch(plan, undo)
             patched = True
+            notes += self._still_running(result)
             self.child_generation = result.generation
             self.child_content = dict(self.object_bytes)
             self.last_patch = (result.generation, names)
@@ -272,12 +274,25 @@ class SafetyNet:
         gen = Generation(result.generation, time.time(), [c.name for c in result.changed],
                          [c.name for c in result.added], [c.name for c in result.removed],
                          compile_ms, (t2 - t1) * 1000, (t3 - t2) * 1000, patched, action=action, reverted=reverted,
-                         decls=[(c.name, c.file, c.kind) for c in result.changed + result.added])
+                         decls=[(c.name, c.file, c.kind) for c in result.changed + result.added],
+                         notes=notes)
         self._push_undo(kind, gen, before, flips)
         self._remember_content()
         self.history.append(gen)
         self.linker.finish_update()        # after the flip: nothing waits for it now
         return gen
+
+    def _still_running(self, result) -> list[str]:
+        """Notes for the changed functions whose old code a thread is still running
+        (a loop that never returns keeps its old code until it is called again)."""
+        from devlink.hotpatch.stacks import functions_on_stacks
+        old = [(c.name, c.old_address, c.old_size) for c in result.changed
+               if c.kind == "function" and c.old_address is not None and c.old_address != c.new_address]
+        if not old or self.mem is None or self.child is None:
+            return []
+        running = functions_on_stacks(self.child.pid, self.mem.read, old)
+        return [f"{name} is running its old code (it has not returned): the change takes effect at its next "
+                f"call, or restart (r)" for name in running]
 
     def _take(self, changes: dict[str, bytes | None]) -> dict[str, bytes | None]:
         before = {p: self.object_bytes.get(p) for p in changes}

@@ -50,7 +50,7 @@ from devlink.errors import DevlinkError
 
 # Bump when the layout of the classes below or the meaning of a field changes: cached
 # indexes with another version are ignored and rebuilt.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 SCOPE_GLOBAL = "global"       # external linkage
 SCOPE_FILE = "file"           # `static` at file scope
@@ -539,7 +539,13 @@ class _Builder:
             kind = KIND_UNION if tag == "DW_TAG_union_type" else KIND_STRUCT
             cname = "%s %s" % ("union" if kind == KIND_UNION else "struct",
                                name or "<anonymous>")
-            if shallow or "DW_AT_declaration" in at:
+            if "DW_AT_declaration" in at:
+                return TypeInfo(kind=kind, name=cname, size=size, shallow=True)
+            if shallow:
+                if name and cname not in self.ix.named_types:
+                    # its definition too, for a client that expands the pointer and for
+                    # the safety check that names a member a layout change added
+                    self.type_of(die, False)
                 return TypeInfo(kind=kind, name=cname, size=size, shallow=True)
             members = []
             for ch in _children(die):

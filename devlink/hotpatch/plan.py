@@ -9,9 +9,10 @@ half-made change (invariant 5):
 2. read-only named data written in place (an edited `const` table takes effect);
 3. the GOT cells, last, each one aligned 8-byte store: the moment a function changes.
 
-Writable variables that kept their address keep their *value* in the child (their new
-initial value goes only to the file); a variable whose layout changed cannot be
-patched, which the plan reports instead of writing.
+Writable variables that kept their address keep their *value* in the child: the
+update marks their new initial value `init`, which goes only to the file (for the next
+start).  A variable whose layout changed cannot be patched, which the plan reports
+instead of writing.
 """
 
 from __future__ import annotations
@@ -46,17 +47,15 @@ class PatchPlan:
         return sum(len(w.data) for w in self.writes) + 8 * len(self.cells)
 
 
-def plan_patch(result, keep_writable: set[tuple[int, int]] | None = None) -> PatchPlan:
+def plan_patch(result) -> PatchPlan:
     """The plan for an update `result` (devlink.link.incremental.UpdateResult) made with
-    live=True.  `keep_writable`: (address, size) ranges of writable variables whose
-    values the child keeps (those that existed before and kept their place)."""
+    live=True."""
     plan = PatchPlan(result.generation)
     plan.changed = [c.name for c in result.changed + result.added]
     for c in result.layout_changes:
         if c.kind == "variable":
             plan.unsafe.append(f"variable {c.name!r} ({c.file}) changed size from {c.old_size} to {c.new_size} bytes; "
                                f"its running value cannot be kept")
-    keep = keep_writable or set()
     late: list[PatchWrite] = []
     for w in result.writes:
         if w.vaddr is None:
@@ -64,19 +63,12 @@ def plan_patch(result, keep_writable: set[tuple[int, int]] | None = None) -> Pat
         if w.kind == "cell":
             plan.cells.append((w.vaddr, int.from_bytes(w.data, "little")))
             continue
-        if w.kind == "data" and w.visible and _inside(w.vaddr, len(w.data), keep):
-            continue                          # the child keeps its value
+        if w.kind == "init":
+            continue                          # the child keeps its running value
         pw = PatchWrite(w.vaddr, w.data, w.kind)
         (late if w.visible else plan.writes).append(pw)
     plan.writes += late
     return plan
-
-
-def _inside(addr: int, size: int, ranges: set[tuple[int, int]]) -> bool:
-    for start, length in ranges:
-        if start <= addr and addr + size <= start + length:
-            return True
-    return False
 
 
 def apply_in_order(target, plan: PatchPlan) -> None:

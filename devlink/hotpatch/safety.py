@@ -169,6 +169,12 @@ def check_types(file: str, old_ix, new_ix, skip: set[str] = frozenset()) -> list
             continue
         if prev.size != v.size:
             continue                      # a layout change: reported from the ELF facts
+        if prev.type.c_decl() == v.type.c_decl():
+            changed = _changed_layouts(old_ix, new_ix, (v.type,))
+            if changed:
+                out.append(Unsafe("layout", v.name, file, f"{changed[0][0]}: variable {v.name!r} ({file}) "
+                                                          f"holds one; its running bytes have the old layout"))
+                continue
         out.append(Unsafe("type", v.name, file, f"variable {v.name!r} ({file}) changed type from "
                                                 f"{prev.type.c_decl()!r} to {v.type.c_decl()!r} at the same size; "
                                                 f"its running bytes would be read as the new type"))
@@ -176,10 +182,66 @@ def check_types(file: str, old_ix, new_ix, skip: set[str] = frozenset()) -> list
         prev = old_ix.functions.get(sym)
         if prev is None or prev.signature_hash == f.signature_hash:
             continue
+        if prev.signature == f.signature:
+            # the same spelling: a type it names changed its layout (a struct member)
+            changed = _changed_layouts(old_ix, new_ix, (f.return_type, *f.param_types))
+            if changed:
+                for what, spelling in changed:
+                    out.append(Unsafe("layout", spelling, file, f"{what}: function {f.name!r} ({file}) uses it "
+                                                                f"({f.signature}); code not recompiled and data "
+                                                                f"already in memory have the old layout"))
+                continue
         out.append(Unsafe("signature", f.name, file, f"function {f.name!r} ({file}) changed signature from "
                                                      f"{prev.signature!r} to {f.signature!r}; callers not "
                                                      f"recompiled and stored pointers would call it the old way"))
     return out
+
+
+def _changed_layouts(old_ix, new_ix, types) -> list[tuple[str, str]]:
+    """(description, spelling) of each struct or union that `types` name (through
+    pointers, arrays and members) whose definition differs between the two indexes:
+    `struct pos changed layout: member 'z' added (8 -> 12 bytes)`."""
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    todo = [t for t in types if t is not None]
+    while todo:
+        t = todo.pop()
+        if t.kind in ("pointer", "array", "function"):
+            todo += [x for x in (t.target, *t.params) if x is not None]
+            continue
+        if t.kind not in ("struct", "union") or t.name in seen:
+            continue
+        seen.add(t.name)
+        old, new = old_ix.named_types.get(t.name), new_ix.named_types.get(t.name)
+        if old is None or new is None:
+            continue
+        todo += [m.type for m in new.members]
+        diff = describe_layout_change(old, new)
+        if diff:
+            out.append((f"{t.name} changed layout: {diff}", t.name))
+    return out
+
+
+def describe_layout_change(old, new) -> str:
+    """What differs between two definitions of a struct or union (TypeInfo), in words;
+    "" when their layouts are the same."""
+    from devlink.dwarf.types import type_hash
+    before = {m.name: m for m in old.members}
+    after = {m.name: m for m in new.members}
+    parts = [f"member {n!r} added" for n in after if n not in before]
+    parts += [f"member {n!r} removed" for n in before if n not in after]
+    for n, m in after.items():
+        p = before.get(n)
+        if p is None:
+            continue
+        if p.offset != m.offset:
+            parts.append(f"member {n!r} moved from offset {p.offset} to {m.offset}")
+        elif type_hash(p.type) != type_hash(m.type) or (p.bit_size, p.bit_offset) != (m.bit_size, m.bit_offset):
+            parts.append(f"member {n!r} changed type from {p.type.c_decl()!r} to {m.type.c_decl()!r}")
+    if not parts and old.size == new.size:
+        return ""
+    size = f" ({old.size} -> {new.size} bytes)" if old.size != new.size else ""
+    return ", ".join(parts or ["its members changed"]) + size
 
 
 def needs_dwarf(old: ObjectFacts, new: ObjectFacts) -> bool:

@@ -23,10 +23,10 @@ def apply_plan(patcher, plan: PatchPlan) -> tuple[float, float]:
     return seconds, flipped_at
 
 
-def patch_step(patcher, result, keep_writable=None) -> tuple[PatchPlan, float]:
+def patch_step(patcher, result) -> tuple[PatchPlan, float]:
     """Plan `result` and, if it is safe, apply it through `patcher` (as `apply_plan`).
     Returns the plan and the seconds the step (plan + writes + flips) took."""
-    plan, seconds, _ = _step(patcher, lambda: plan_patch(result, keep_writable))
+    plan, seconds, _ = _step(patcher, lambda: plan_patch(result))
     return plan, seconds
 
 

@@ -50,7 +50,10 @@ class Write:
     offset: int               #: file offset
     data: bytes
     vaddr: int | None         #: address in the program (None: not loaded, e.g. symtab)
-    kind: str                 #: "code", "data", "rodata", "cell", "got", "stub", "meta"
+    #: "code", "data" (new storage or a field re-applied), "init" (the new initial value
+    #: of a writable variable the running program keeps: for the file only), "rodata",
+    #: "cell", "got", "stub", "meta"
+    kind: str
     visible: bool             #: changes what the current program does (else: unused room)
 
 
@@ -73,6 +76,11 @@ class UpdateResult:
     removed: list[DeclChange] = field(default_factory=list)
     #: data decls that moved or changed size (unsafe to patch into a running program)
     layout_changes: list[DeclChange] = field(default_factory=list)
+    #: what the user should know about this update (said once, with the status)
+    notes: list[str] = field(default_factory=list)
+    #: writable variables whose initial value changed: a running program keeps its
+    #: value, the file on disk has the new one (it applies at the next start)
+    new_initial_values: list[str] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     #: objects read
     objects: list[str] = field(default_factory=list)
@@ -122,7 +130,14 @@ def decl_key(obj: ObjectFile, atom: Atom, syms_by_atom: dict, statics_by_dwarf: 
 
 
 def _is_named(obj: ObjectFile, atom: Atom) -> bool:
-    return any(s is not None and s.atom is atom and s.file is obj for s in obj.symbols)
+    return any(s is not None and s.atom is atom and s.file is obj and not _assembler_local(s.name)
+               for s in obj.symbols)
+
+
+def _assembler_local(name: str) -> bool:
+    """`.LC0` and the like: a label gcc gave a string literal or a constant, kept in the
+    symbol table; it names no decl (the data belongs to the code that uses it)."""
+    return name.startswith(".L")
 
 
 def _numbered_statics(obj: ObjectFile) -> set[str]:
@@ -146,7 +161,8 @@ def _is_numbered(name: str) -> bool:
 def symbols_by_atom(obj: ObjectFile) -> dict[int, list[Symbol]]:
     out: dict[int, list[Symbol]] = {}
     for sym in obj.symbols:
-        if sym is not None and sym.file is obj and sym.atom is not None and sym.type != C.STT_SECTION:
+        if sym is not None and sym.file is obj and sym.atom is not None and sym.type != C.STT_SECTION \
+                and not _assembler_local(sym.name):
             out.setdefault(id(sym.atom), []).append(sym)
     return out
 
@@ -276,7 +292,15 @@ class IncrementalUpdate:
                 if 0 < shndx < C.SECTION_INDEX_END and obj.atoms[shndx] is None:
                     continue
                 if shndx == C.SHN_COMMON:
-                    raise NeedsFullLink(f"{obj.name} defines COMMON symbol {name!r}")
+                    # a tentative definition (`int x;` with -fcommon) of this object only
+                    # keeps its storage; merged with another object's, a full link decides
+                    sym = table.get(name)
+                    if sym is not None and sym.file is not None and \
+                            not (isinstance(sym.file, ObjectFile) and sym.file.name in replaced):
+                        raise NeedsFullLink(f"{obj.name} defines COMMON symbol {name!r}, also defined by "
+                                            f"{getattr(sym.file, 'name', None) or sym.file.soname}")
+                    new_defs.setdefault(name, (obj, bind))
+                    continue
                 strong = bind != C.STB_WEAK
                 prev = new_defs.get(name)
                 if prev is not None and strong and prev[1] != C.STB_WEAK:
@@ -374,10 +398,14 @@ class IncrementalUpdate:
         objects point at them)."""
         L = self.L
         self.old_address: dict[int, tuple[Symbol, int]] = {}
+        #: COMMON symbols of the replaced objects: name -> their zero-filled atom
+        commons: dict[str, Atom] = {}
         for obj in self.old.values():
             for sym in obj.symbols[obj.raw.first_global:]:
                 if sym is None:
                     continue
+                if sym.file is obj and sym.shndx == C.SHN_COMMON and sym.atom is not None:
+                    commons[sym.name] = sym.atom
                 if sym.file is obj:
                     self.old_address[id(sym)] = (sym, L.canonical_address(sym) if sym.atom is not None else sym.value)
                     sym.file = None
@@ -396,6 +424,7 @@ class IncrementalUpdate:
                 self.old_address[id(sym)] = (sym, 0)
         for name, obj in self.new.items():
             L.symtab.add_object(obj, like=self.like.get(name))
+        self._bind_commons(commons)
         # every global named by a replaced object that is still undefined was checked
         # above: it is a weak reference or no longer used
         # the new version takes the old one's place in the link order; added ones go last
@@ -409,6 +438,28 @@ class IncrementalUpdate:
         gone = [o for n, o in self.old.items() if n not in self.new]
         if gone:
             L.objects = [o for o in objects if not any(o is g for g in gone)]
+
+    def _bind_commons(self, commons: dict[str, Atom]) -> None:
+        """The new objects' COMMON symbols get the storage they had (its running value
+        stays, invariant 2), or new zero-filled storage in .bss."""
+        L = self.L
+        for obj in self.new.values():
+            for sym in obj.symbols[obj.raw.first_global:]:
+                if sym is None or sym.file is not obj or sym.shndx != C.SHN_COMMON:
+                    continue
+                atom = commons.get(sym.name)
+                if atom is None or atom.size != sym.size or atom.alignment < sym.value:
+                    if atom is not None:
+                        change = DeclChange(sym.name, obj.name, "variable", atom.address, None, atom.size, sym.size)
+                        self.result.layout_changes.append(change)
+                    atom = Atom(None, 0, "COMMON." + sym.name, C.SHT_NOBITS, C.SHF_ALLOC | C.SHF_WRITE,
+                                sym.size, max(sym.value, 1), memoryview(b""), None)
+                    atom.output = L.outputs[".bss"]
+                    self._allocate(atom)
+                    self.result.added.append(DeclChange(sym.name, obj.name, "variable", None, atom.address,
+                                                        0, atom.size))
+                sym.atom = atom
+                sym.value = 0
 
     # --- placement ------------------------------------------------------------------------
     def index_old_decls(self) -> None:
@@ -436,9 +487,6 @@ class IncrementalUpdate:
         #: (object, atom, previous atom, name) of atoms whose input did not change
         self.kept_same: list[tuple] = []
         self.debug_atoms: list[tuple[Atom, Atom | None]] = []
-        self.debug_replaced: set[int] = set()
-        #: the replaced objects' debug pieces, by section name
-        self.old_debug: dict[str, dict[str, Atom]] = {}
         self.eh_new: list[Atom] = []
         for name, obj in self.new.items():
             old = self.old.get(name)
@@ -456,6 +504,9 @@ class IncrementalUpdate:
                 out_name = S.output_name(atom.name, atom.sh_type, atom.sh_flags)
                 out = L.outputs.get(out_name)
                 if out is None:
+                    if not atom.sh_flags & C.SHF_ALLOC:
+                        new_debug.append(atom)     # a debug section the program has not got
+                        continue
                     raise NeedsFullLink(f"{name} adds section {out_name}")
                 atom.output = out
                 atom.priority = S.init_priority(atom.name)
@@ -470,10 +521,7 @@ class IncrementalUpdate:
                 if prev is not None:
                     used_old.add(id(prev))
                 if not (atom.sh_flags & C.SHF_ALLOC):
-                    if old is None:
-                        new_debug.append(atom)
-                    else:
-                        self._place_debug(obj, atom)
+                    new_debug.append(atom)
                     continue
                 if out.name == ".eh_frame":
                     atom.alignment = min(atom.alignment, 4)
@@ -488,7 +536,7 @@ class IncrementalUpdate:
                     continue
                 self._place(obj, atom, prev, key, new_syms)
             if new_debug:
-                self._append_debug(obj, new_debug)
+                self._place_object_debug(obj, old, new_debug)
             if old:
                 self._drop_unused(name, old, used_old)
         for name, old in self.old.items():
@@ -502,21 +550,18 @@ class IncrementalUpdate:
         """The atoms of the previous version that nothing took the place of: their room
         is freed and their named decls reported removed."""
         old_syms = self.old_syms.get(name, {})
-        removed = name not in self.new
         for a in old.atoms:
             if a is None or a.output is None or id(a) in used:
                 continue
             if not (a.sh_flags & C.SHF_ALLOC):
-                if id(a) not in self.debug_replaced and not removed:
-                    raise NeedsFullLink(f"{name}: debug section {a.name} disappeared")
-                continue
+                continue         # a piece no longer needed stays, valid and unreferenced
             if a.output.name in FROZEN_OUTPUTS:
                 raise NeedsFullLink(f"{name}: section {a.name} was removed (a constructor or destructor)")
             if a.output.name == ".eh_frame":
                 continue
             self._free(a)
             for sym in old_syms.get(id(a), []):
-                if sym.bind != C.STB_LOCAL and sym.name in self.new_defs:
+                if (sym.bind != C.STB_LOCAL and sym.name in self.new_defs) or not _reportable(sym.name):
                     continue
                 self.result.removed.append(DeclChange(sym.name, name, _kind(a), a.address, None, a.size, 0))
             _remove(a)
@@ -602,51 +647,98 @@ class IncrementalUpdate:
 
     def _mark_changed(self, obj: ObjectFile, atom: Atom, prev: Atom, name: str) -> None:
         code = bool(atom.sh_flags & C.SHF_EXECINSTR)
-        if self.live and (code or (not (atom.sh_flags & C.SHF_WRITE) and not _is_named(obj, atom))):
+        if self.live and (code or (not (atom.sh_flags & C.SHF_WRITE) and not _is_named(obj, atom))
+                          or _refers_into_code(obj, atom)):
             # code a program may be running, or unnamed read-only data it may be
             # using: a new copy; the old one stays for the old code
             _remove(atom)
             self._allocate(atom)
         atom.generation = self.result.generation
-        if not name.startswith("."):
-            self.result.changed.append(DeclChange(name, obj.name, "function" if code else _kind(atom),
-                                                  prev.address, atom.address, prev.size, atom.size))
-    def _place_debug(self, obj: ObjectFile, atom: Atom) -> None:
-        """An object's debug piece goes where its previous one was, padded to the same
-        capacity (readers walk these sections; there is no room elsewhere)."""
-        old = self.old.get(obj.name)
-        prev = None
+        if not _reportable(name):
+            return
+        if _keeps_running_value(atom):
+            # its bytes changed only through what it points at (a string literal of
+            # its object was edited): a new initial value, not an edit of its own
+            self.result.new_initial_values.append(name)
+            return
+        self.result.changed.append(DeclChange(name, obj.name, "function" if code else _kind(atom),
+                                              prev.address, atom.address, prev.size, atom.size))
+    # --- debug pieces ------------------------------------------------------------------------
+    # Debug info is never a reason to restart a program: it is not loaded.  An edited
+    # object's pieces go where its previous ones were when each fits its room (the
+    # common case); otherwise (a piece outgrew its room, a debug section appeared or
+    # went, as .debug_loclists does at -O2) the object's compile unit moves: the old one
+    # becomes an empty unit and the new pieces go into the file room after each debug
+    # section, as an added object's do.  With no room left, a running program keeps
+    # going and the object's debug info is left out of the file until the next restart.
+
+    def _place_object_debug(self, obj: ObjectFile, old: ObjectFile | None, atoms: list[Atom]) -> None:
         if old is not None:
-            pieces = self.old_debug.get(obj.name)
-            if pieces is None:
-                pieces = self.old_debug[obj.name] = {}
-                for a in old.atoms:
-                    if a is not None and not a.sh_flags & C.SHF_ALLOC and a.output is not None:
-                        pieces.setdefault(a.name, a)
-            prev = pieces.get(atom.name)
-            if prev is not None and prev.output is not atom.output:
-                prev = None
-        if prev is None:
-            raise NeedsFullLink(f"{obj.name}: new debug section {atom.name}")
-        if atom.size > prev.capacity or (atom.size != prev.capacity and atom.name not in debug_pad.PADDING) \
-                or (atom.name == ".debug_info" and 0 < prev.capacity - atom.size < debug_pad.MIN_INFO_PAD):
-            raise NeedsFullLink(f"{obj.name}: its {atom.name} outgrew the room it had")
-        atom.value, atom.capacity = prev.value, prev.capacity
-        _replace(prev, atom)
-        self.debug_replaced.add(id(prev))
-        self.debug_atoms.append((atom, prev))
+            plan = self._debug_in_place(old, atoms)
+            if plan is not None:
+                for atom, prev in plan:
+                    atom.value, atom.capacity = prev.value, prev.capacity
+                    _replace(prev, atom)
+                    self.debug_atoms.append((atom, prev))
+                return
+        try:
+            if old is not None:
+                self._blank_debug(old)
+            for atom in atoms:
+                out = self.L.outputs.get(S.output_name(atom.name, atom.sh_type, atom.sh_flags))
+                if out is None:
+                    raise NeedsFullLink(f"{obj.name}: new debug section {atom.name}")
+                atom.output = out
+            self._append_debug(obj, atoms)
+        except NeedsFullLink as e:
+            if not self.live:
+                raise
+            for atom in atoms:
+                atom.output = None          # not rendered, not relocated
+            self.L.debug_incomplete = True
+            self.result.notes.append(f"{obj.name}: its debug info is left out of the program file until the next "
+                                     f"restart ({e})")
+
+    def _debug_in_place(self, old: ObjectFile, atoms: list[Atom]) -> list[tuple[Atom, Atom]] | None:
+        """(new piece, previous piece) for every piece when each fits where its previous
+        one was, padded to the same capacity (readers walk these sections); else None."""
+        prevs: dict[str, Atom] = {}
+        for a in old.atoms:
+            if a is not None and not a.sh_flags & C.SHF_ALLOC and a.output is not None:
+                if a.name in prevs:
+                    return None             # several pieces of one name: matched by nothing
+                prevs[a.name] = a
+        if len({a.name for a in atoms}) != len(atoms):
+            return None
+        plan = []
+        for atom in atoms:
+            prev = prevs.get(atom.name)
+            if prev is None or prev.output is not atom.output or atom.size > prev.capacity \
+                    or (atom.size != prev.capacity and atom.name not in debug_pad.PADDING) \
+                    or (atom.name == ".debug_info" and 0 < prev.capacity - atom.size < debug_pad.MIN_INFO_PAD):
+                return None
+            plan.append((atom, prev))
+        names = {a.name for a in atoms}
+        if any(n in prevs and n not in names for n in (".debug_info", ".debug_abbrev", ".debug_aranges")):
+            return None                     # the unit itself went: blanked by the move
+        return plan
 
     def _append_debug(self, obj: ObjectFile, atoms: list[Atom]) -> None:
-        """The debug pieces of an added object go at the end of their sections, in the
-        file room the full link left after each (readers see only `size` bytes)."""
+        """The debug pieces of an added object (or of a unit that moved) go at the end
+        of their sections, in the file room the full link left after each (readers see
+        only `size` bytes).  All or none: checked before any is placed."""
         debug_pad.plan_object(atoms)
+        ends: dict[str, int] = {}
         for atom in atoms:
             out = atom.output
-            start = (out.size + atom.alignment - 1) & ~(atom.alignment - 1)
+            start = (ends.get(out.name, out.size) + atom.alignment - 1) & ~(atom.alignment - 1)
             if start + atom.capacity > out.limit:
-                raise NeedsFullLink(f"{obj.name}: no room left in {out.name} for its debug info")
-            atom.value = start
-            out.size = start + atom.capacity
+                raise NeedsFullLink(f"no room left in {out.name} for the debug info of {obj.name}")
+            ends[out.name] = start + atom.capacity
+        for atom in atoms:
+            out = atom.output
+            atom.value = (out.size + atom.alignment - 1) & ~(atom.alignment - 1)
+            out.size = atom.value + atom.capacity
             _append(atom)
             self.debug_atoms.append((atom, None))
 
@@ -671,26 +763,32 @@ class IncrementalUpdate:
                 self._free(prev)
                 _remove(prev)
                 self._allocate(atom)
-                self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address, atom.address,
-                                                      prev.size, atom.size))
+                if _reportable(names[0]):
+                    self.result.changed.append(DeclChange(names[0], obj.name, "function", prev.address,
+                                                          atom.address, prev.size, atom.size))
                 return
             # data: same size and alignment keeps the address (and, in a running
-            # program, the value)
-            if atom.size == prev.size and atom.alignment <= prev.alignment:
+            # program, the value) -- unless it holds addresses inside functions (a
+            # computed-goto table): that belongs to its code's generation, a new copy
+            # for the new code while the old code keeps using the old one
+            if atom.size == prev.size and atom.alignment <= prev.alignment and \
+                    not (self.live and not same and _refers_into_code(obj, atom)):
                 self._keep_in_place(obj, atom, prev, names[0], _kind(atom), same)
                 return
             self._free(prev)
             _remove(prev)
             self._allocate(atom)
             change = DeclChange(names[0], obj.name, _kind(atom), prev.address, atom.address, prev.size, atom.size)
-            self.result.changed.append(change)
+            if _reportable(names[0]):
+                self.result.changed.append(change)
             # only writable data has a running value to keep: read-only data (a string
-            # literal, a const table) that moved is just new bytes its users now reach
-            if key[0] != "u" and atom.sh_flags & (C.SHF_WRITE | C.SHF_TLS):
+            # literal, a const table) that moved is just new bytes its users now reach,
+            # and so is a table of its function's labels
+            if key[0] != "u" and atom.sh_flags & (C.SHF_WRITE | C.SHF_TLS) and atom.size != prev.size:
                 self.result.layout_changes.append(change)
             return
         self._allocate(atom)
-        if key[0] != "u":
+        if key[0] != "u" and _reportable(names[0]):
             self.result.added.append(DeclChange(names[0], obj.name, _kind(atom), None, atom.address, 0, atom.size))
 
     def _keep_in_place(self, obj: ObjectFile, atom: Atom, prev: Atom, name: str, kind: str, same: bool) -> None:
@@ -701,9 +799,13 @@ class IncrementalUpdate:
             self.kept_same.append((obj, atom, prev, name))
             atom.generation = prev.generation
         else:
+            atom.generation = self.result.generation
+            if not _reportable(name):
+                return
+            if _keeps_running_value(atom):
+                self.result.new_initial_values.append(name)
             self.result.changed.append(DeclChange(name, obj.name, kind, prev.address, prev.address,
                                                   prev.size, atom.size))
-            atom.generation = self.result.generation
 
     def _free(self, atom: Atom) -> None:
         if not self.live:
@@ -907,8 +1009,8 @@ class IncrementalUpdate:
                     continue
                 p = pos[id(a)]
                 if a.sh_flags & C.SHF_ALLOC:
-                    kind = "code" if a.sh_flags & C.SHF_EXECINSTR else ("data" if a.sh_flags & C.SHF_WRITE else "rodata")
-                    self._emit(a.output, a.value, bytes(buf[p:p + a.size]), kind, visible=not getattr(a, "fresh", False))
+                    fresh = getattr(a, "fresh", False)
+                    self._emit(a.output, a.value, bytes(buf[p:p + a.size]), _write_kind(a, fresh), visible=not fresh)
                 else:
                     self._emit(a.output, a.value, bytes(buf[p:p + a.capacity]), "meta", visible=True)
             for a in atoms:
@@ -1164,6 +1266,50 @@ def _remove(atom: Atom) -> None:
 def _append(atom: Atom) -> None:
     atom.slot = len(atom.output.atoms)
     atom.output.atoms.append(atom)
+
+
+def _refers_into_code(obj: ObjectFile, atom: Atom) -> bool:
+    """Data that holds an address inside a function, not at its entry (`&&label`): a
+    dispatch table that only that function's code uses."""
+    if atom.sh_flags & C.SHF_EXECINSTR or atom.relocs is None or not len(atom.relocs):
+        return False
+    entries = getattr(obj, "_function_entries", None)
+    if entries is None:
+        entries = obj._function_entries = {(s.shndx, s.value) for s in obj.symbols
+                                           if s is not None and s.file is obj and s.type == C.STT_FUNC}
+    u = atom.relocs.view("<u8").reshape(-1, 3)
+    shndx, values = obj.st_shndx, obj.st_value
+    for i, addend in zip((u[:, 1] >> 32).tolist(), u[:, 2].view(np.int64).tolist()):
+        k = int(shndx[i])
+        target = obj.atoms[k] if 0 < k < len(obj.atoms) else None
+        if target is not None and target.sh_flags & C.SHF_EXECINSTR and (k, int(values[i]) + addend) not in entries:
+            return True
+    return False
+
+
+def _reportable(name: str) -> bool:
+    """A decl the user wrote: not the assembler's local labels (`.LC0`, a string literal
+    gcc names at -O2) nor a section's name."""
+    return not name.startswith(".")
+
+
+def _keeps_running_value(atom: Atom) -> bool:
+    """Writable data: a running program keeps its value across updates."""
+    return bool(atom.sh_flags & C.SHF_WRITE) and not atom.sh_flags & C.SHF_EXECINSTR \
+        and atom.output.name != ".data.rel.ro"
+
+
+def _write_kind(atom: Atom, fresh: bool) -> str:
+    """What an allocated atom's bytes are to a running program.  A writable variable
+    that kept its place keeps its running value there (invariant 2): its bytes are its
+    new *initial* value, for the file.  New storage gets its initial value in the child
+    too; read-only data (`.rodata`, and `.data.rel.ro`, which gcc marks writable in
+    objects) has no state to keep and takes its new contents live."""
+    if atom.sh_flags & C.SHF_EXECINSTR:
+        return "code"
+    if not _keeps_running_value(atom):
+        return "rodata"
+    return "data" if fresh else "init"
 
 
 def _kind(atom: Atom) -> str:

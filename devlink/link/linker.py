@@ -99,6 +99,9 @@ class Linker:
         #: the .eh_frame_hdr search table as written: sorted (location, FDE address)
         #: rows, kept so an update changes rows instead of rebuilding it
         self.eh_hdr_table = None
+        #: an update had no room for an object's debug info and left it out of the
+        #: file; the next start relinks from scratch (see IncrementalUpdate)
+        self.debug_incomplete = False
         #: byte edits from relaxations: (atom, offset, bytes)
         self.edits: list[tuple[Atom, int, bytes]] = []
         self.exec_stack = False

@@ -99,6 +99,11 @@ def assign_output_sections(linker) -> None:
                     atom.alive = False
                     continue
             out.atoms.append(atom)
+    # a program with debug info has every DWARF section an object may come to need
+    # (empty until one does), so an update never needs a new section header
+    if ".debug_info" in outputs:
+        for name in S.DEBUG_SECTIONS:
+            linker.output_section(name, C.SHT_PROGBITS, 0)
     # COMMON symbols: each gets a zero-filled atom in .bss
     for sym in linker.symtab.globals.values():
         if isinstance(sym.file, ObjectFile) and sym.shndx == C.SHN_COMMON:

@@ -126,9 +126,16 @@ ROOM_POLICY = {
 TLS_SLACK = (256, 0.25)
 
 
-#: file room after each debug section (not loaded: it costs only disk), for the debug
-#: pieces of an object an update adds
-DEBUG_ROOM = (16 * KiB, 1 / 16)
+#: file room after each debug section, for the debug pieces of an object an update adds
+#: and of a compile unit that outgrew its room (an -O2 edit that makes a function's
+#: location lists grow).  Not loaded, and a hole in the file until used: it costs
+#: neither memory nor disk blocks.
+DEBUG_ROOM = (64 * KiB, 1.0)
+
+#: the DWARF sections gcc and clang emit outside split DWARF
+DEBUG_SECTIONS = (".debug_abbrev", ".debug_addr", ".debug_aranges", ".debug_info", ".debug_line",
+                  ".debug_line_str", ".debug_loc", ".debug_loclists", ".debug_macro", ".debug_ranges",
+                  ".debug_rnglists", ".debug_str", ".debug_str_offsets")
 
 
 def debug_room(size: int) -> int:
