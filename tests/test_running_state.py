@@ -514,3 +514,38 @@ def test_running_functions_finds_return_addresses_in_old_code():
     words = np.array([0, 0x7ffd0000, 0x401123, 0x40107f, 0x401080, 0x402010, 0x401fff], np.uint64)
     assert running_functions(words, ranges) == ["main", "step"]
     assert running_functions(np.array([], np.uint64), ranges) == []
+
+
+@pytest.mark.slow
+def test_lua_o2_body_edits_never_restart(tmp_path):
+    """The load test of the report, as a test: random function-body edits across Lua's
+    sources at -O2 under a running interpreter; every one is patched (before, debug
+    sections that came and went restarted 14 of 37), and the interpreter's state (its
+    loop counter, on the Lua heap) goes on."""
+    import random
+    import lua as lua_helper
+    src = lua_helper.lua_sources()
+    rng = random.Random(14)
+    p = CProject(tmp_path / "lua", cflags=("-O2", *lua_helper.LUA_CFLAGS), timeout=60)
+    with p:
+        for f in lua_helper.lua_c_files(src):
+            p.write(f.name, f.read_text())
+        for h in src.glob("*.h"):
+            shutil.copy(h, p.root / h.name)
+        p.write("loop.lua", "local i = 0\nwhile true do i = i + 1\n"
+                            "if i % 1000000 == 0 then print('tick', i) io.stdout:flush() end end\n")
+        p.start(str(p.root / "loop.lua"), libraries=tuple(lua_helper.LUA_LIBS))
+        last = int(p.expect_output(r"tick (\d+)").group(1))
+        pid = p.pid
+        fn = re.compile(r"^(?:static\s+)?[A-Za-z_][\w \*]*\b(\w+)\s*\([^;{)]*\)\s*\{\s*$", re.M)
+        files = ["lvm.c", "lapi.c", "ltable.c", "lstring.c", "lgc.c", "ldo.c", "lobject.c", "lstrlib.c"]
+        for k in range(25):
+            name = rng.choice(files)
+            text = p.read(name)
+            m = rng.choice(list(fn.finditer(text)))
+            gen = p.edit(name, text=text[:m.end()] + f"\n  {{ volatile int devlink_pad_{k} = {k}; (void)devlink_pad_{k}; }}"
+                         + text[m.end():])
+            assert gen is None or (gen.action == "patched" and p.pid == pid), (name, m.group(1), gen)
+            now = int(p.expect_output(r"tick (\d+)").group(1))
+            assert now > last, (last, now)            # the loop goes on from where it was
+            last = now
