@@ -535,7 +535,7 @@ def test_lua_o2_body_edits_never_restart(tmp_path):
         p.write("loop.lua", "local i = 0\nwhile true do i = i + 1\n"
                             "if i % 1000000 == 0 then print('tick', i) io.stdout:flush() end end\n")
         p.start(str(p.root / "loop.lua"), libraries=tuple(lua_helper.LUA_LIBS))
-        last = int(p.expect_output(r"tick (\d+)").group(1))
+        last = int(p.expect_output(r"tick\s(\d+)").group(1))
         pid = p.pid
         fn = re.compile(r"^(?:static\s+)?[A-Za-z_][\w \*]*\b(\w+)\s*\([^;{)]*\)\s*\{\s*$", re.M)
         files = ["lvm.c", "lapi.c", "ltable.c", "lstring.c", "lgc.c", "ldo.c", "lobject.c", "lstrlib.c"]
@@ -546,6 +546,6 @@ def test_lua_o2_body_edits_never_restart(tmp_path):
             gen = p.edit(name, text=text[:m.end()] + f"\n  {{ volatile int devlink_pad_{k} = {k}; (void)devlink_pad_{k}; }}"
                          + text[m.end():])
             assert gen is None or (gen.action == "patched" and p.pid == pid), (name, m.group(1), gen)
-            now = int(p.expect_output(r"tick (\d+)").group(1))
+            now = int(p.expect_output(r"tick\s(\d+)").group(1))
             assert now > last, (last, now)            # the loop goes on from where it was
             last = now
