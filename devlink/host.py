@@ -32,7 +32,7 @@ import time
 from devlink.build_args import parse_build_args
 from devlink.errors import DevlinkError
 from devlink.watch import config as cfgmod
-from devlink.watch.control import ControlServer, SessionLock
+from devlink.watch.control import ControlServer, SessionLock, request_int, request_str
 from devlink.watch.watcher import ChangeWatcher
 
 
@@ -194,7 +194,7 @@ class SessionHost:
                 self._record(self.session)
             except DevlinkError as e:
                 # nothing to run yet: show the error, build again on the next save
-                self.out.error(str(e))
+                self.out.error(str(self.session.named_by_source(e)))
                 self._record(self.session, e)
                 self.session = None
             server.start()
@@ -308,7 +308,8 @@ class SessionHost:
             from devlink.build import CompileCancelled
             if isinstance(e, CompileCancelled):
                 return                 # the newer save is already queued
-            self.out.error(f"{e}; {'the program keeps its last good code' if s.running else 'nothing changed'}")
+            self.out.error(f"{s.named_by_source(e)}; "
+                           f"{'the program keeps its last good code' if s.running else 'nothing changed'}")
             self._record(s, e)
             self._notify()
             return
@@ -363,7 +364,7 @@ class SessionHost:
             new.build()
         except DevlinkError as e:
             self.cfg = old_cfg
-            self.out.error(f"{e}; the program keeps its last good code")
+            self.out.error(f"{new.named_by_source(e)}; the program keeps its last good code")
             self._record(new, e)
             self._notify()
             return
@@ -716,10 +717,10 @@ class SessionHost:
         """A request from the control socket (other devlink commands, the language server)."""
         cmd = request["cmd"]
         if cmd == "symbol":
-            line = request.get("line")
-            return self.symbol_info(str(request["name"]), request.get("file"), int(line) if line is not None else None)
+            line = None if request.get("line") is None else request_int(request, "line", 1, 1 << 31)
+            return self.symbol_info(request_str(request, "name"), request_str(request, "file", optional=True), line)
         if cmd == "lenses":
-            return self.lenses(str(request["file"]))
+            return self.lenses(request_str(request, "file"))
         if cmd == "diagnostics":
             return self.diagnostics()
         if cmd == "status":
@@ -734,9 +735,9 @@ class SessionHost:
                 rows = (T.function_rows(s.linker) + T.variable_rows(s.linker)) if cmd == "symbols" else T.got_rows(s.linker)
                 return {"ok": True, "generation": s.linker.generation, "program": self.cfg.output, cmd: rows}
         if cmd == "read":
-            address, size = int(request["address"]), int(request["size"])
-            if not 0 < size <= 1 << 16:
-                raise DevlinkError("read: size must be between 1 and 65536 bytes")
+            # an address the kernel's file offsets can hold (pread takes a signed 64-bit one)
+            size = request_int(request, "size", 1, 1 << 16)
+            address = request_int(request, "address", 0, (1 << 63) - 1 - size)
             with self.lock:
                 s = self.session
                 if s is None or not s.running or s.mem is None:

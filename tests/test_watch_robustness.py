@@ -3,6 +3,7 @@ user's folder where the socket goes, an `output` that points out of the project.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -106,3 +107,58 @@ def test_allow_output_outside_must_be_a_boolean(tmp_path):
     root = _project(tmp_path, 'output = "../p"\nallow_output_outside = "yes"\n')
     with pytest.raises(DevlinkError, match="allow_output_outside must be true or false"):
         cfgmod.load_config(str(root))
+
+
+# --- 10. hostile requests on the control socket ---------------------------------------------
+
+HOSTILE = [
+    b'{"cmd": "read", "address": 1180591620717411303424, "size": 8}',     # 2**70
+    b'{"cmd": "read", "address": -1, "size": 8}',
+    b'{"cmd": "read", "address": 9223372036854775807, "size": 8}',       # 2**63 - 1
+    b'{"cmd": "read", "address": 1e400, "size": 8}',
+    b'{"cmd": "read", "address": "0x401000", "size": 8}',
+    b'{"cmd": "read", "address": 4198400, "size": 100000000000000000000}',
+    b'{"cmd": "read", "address": 4198400, "size": true}',
+    b'{"cmd": "symbol", "name": "main", "line": 1e400}',
+    b'{"cmd": "symbol", "name": {"a": 1}}',
+    b'{"cmd": "lenses", "file": ["x"]}',
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"cmd": "status", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"cmd": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}",
+    b'{"cmd": "status"' + b" " * (2 << 20) + b"}",                      # a 2 MB line
+    b"\xff\xfe not json",
+    b'{"cmd": 7}',
+    b'{"cmd": "no such command"}',
+    b"null",
+]
+
+
+def test_hostile_requests_get_the_protocols_own_errors(tmp_path):
+    """Every hostile line is answered `{"ok": false, "error": ...}` naming what is wrong
+    (`bad request: ...`, or the command's own error), never `internal error:
+    OverflowError/RecursionError`; the session answers normally afterwards."""
+    import socket
+    from helpers import devlink_env  # noqa: F401  (watch_helpers needs it importable)
+    from watch_helpers import WatchProcess
+    (tmp_path / "main.c").write_text('#include <stdio.h>\n#include <unistd.h>\nint v = 3;\n'
+                                     'int main(void) { for (;;) { printf("v %d\\n", v); fflush(stdout); sleep(1); } }\n')
+    w = WatchProcess(tmp_path)
+    try:
+        w.expect(r"v 3", timeout=60)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(20)
+        sock.connect(str(tmp_path / ".devlink" / "session.sock"))
+        f = sock.makefile("rwb")
+        for line in HOSTILE:
+            f.write(line + b"\n")
+            f.flush()
+            reply = json.loads(f.readline())
+            assert reply["ok"] is False, (line[:80], reply)
+            assert "internal error" not in reply["error"] and "Error" not in reply["error"], (line[:80], reply)
+            assert len(reply["error"]) < 300, reply
+        f.write(b'{"cmd": "status"}\n')
+        f.flush()
+        assert json.loads(f.readline())["state"] == "running"
+        sock.close()
+    finally:
+        w.stop()

@@ -110,6 +110,52 @@ def _is_socket_dir(folder: str) -> bool:
         and private.is_private(folder)
 
 
+#: the longest request line read (requests are a few hundred bytes; a longer line is
+#: refused without being read into memory)
+MAX_REQUEST = 1 << 20
+
+
+class BadRequest(DevlinkError):
+    """A request the protocol does not allow: answered `bad request: ...`."""
+
+    def __init__(self, message: str):
+        super().__init__(f"bad request: {message}")
+
+
+def parse_request(line: bytes) -> dict:
+    """One request line -> its object, or BadRequest saying what is wrong with it."""
+    if len(line) > MAX_REQUEST:
+        raise BadRequest(f"a request is one JSON line of at most {MAX_REQUEST} bytes")
+    try:
+        request = json.loads(line)
+    except RecursionError:
+        raise BadRequest("nested too deeply; a request is a flat JSON object") from None
+    except ValueError as e:
+        raise BadRequest(f"not JSON ({e})") from None
+    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
+        raise BadRequest("a request is a JSON object with a string `cmd`")
+    return request
+
+
+def request_int(request: dict, key: str, lo: int, hi: int) -> int:
+    """`request[key]` as an integer from `lo` to `hi` (BadRequest otherwise: a float,
+    a string or a number past 64 bits never reaches the handler)."""
+    value = request.get(key)
+    if type(value) is not int or not lo <= value <= hi:
+        raise BadRequest(f"`{key}` must be an integer from {lo} to {hi:#x}")
+    return value
+
+
+def request_str(request: dict, key: str, optional: bool = False, limit: int = 4096) -> str | None:
+    """`request[key]` as a string of at most `limit` characters (BadRequest otherwise)."""
+    value = request.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadRequest(f"`{key}` must be a string of at most {limit} characters")
+    return value
+
+
 class ControlServer:
     """Serves requests on the project's socket; `handler(request) -> dict` runs in the
     connection's thread (the handler takes the session's lock itself)."""
@@ -161,9 +207,7 @@ class ControlServer:
 
             for line in self._lines(f):
                 try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
-                        raise ValueError("a request is a JSON object with a string `cmd`")
+                    request = parse_request(line)
                     if request["cmd"] == "subscribe" and self.subscribe is not None:
                         self.subscribe(send)
                         reply = {"ok": True, "subscribed": True}
@@ -185,8 +229,14 @@ class ControlServer:
 
     @staticmethod
     def _lines(f):
+        """The connection's lines; one longer than MAX_REQUEST is cut there (and then
+        refused by parse_request), not read whole."""
         try:
-            yield from f
+            while line := f.readline(MAX_REQUEST + 1):
+                if len(line) > MAX_REQUEST and not line.endswith(b"\n"):
+                    while (rest := f.readline(MAX_REQUEST)) and not rest.endswith(b"\n"):
+                        pass             # skip to the end of the line, a piece at a time
+                yield line
         except OSError:
             return
 
