@@ -91,8 +91,8 @@ def compile_source(cc: str, src: str, obj: str, cflags: list[str], depfile: str 
     parsed = _json_diagnostics(err) if json_diagnostics else None
     if parsed is not None:
         # the editor gets gcc's structure, the terminal the text gcc would have printed
-        diagnostics[src] = parsed
-        err = render_gcc_json(parsed, _source_line)
+        diagnostics[src], rest = parsed
+        err = render_gcc_json(parsed[0], _source_line) + rest
     elif diagnostics is not None:
         diagnostics[src] = err or ""
     if err:
@@ -128,17 +128,24 @@ def supports_json_diagnostics(cc: str) -> bool:
     return hit
 
 
-def _json_diagnostics(err: str) -> list | None:
-    """gcc's JSON diagnostics from its stderr (one JSON array; [] when clean), or None
-    when stderr is not that (then it is shown as it is)."""
-    text = (err or "").strip()
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, list) else None
+def _json_diagnostics(err: str) -> tuple[list, str] | None:
+    """(gcc's JSON diagnostics, the rest of its stderr) from its stderr: a line that is a
+    JSON array is diagnostics (`[]` when clean); other lines (the driver's `cc1: error:
+    ...`, `compilation terminated.`) are text, shown as they are.  None when no line
+    is JSON (then it all is shown as it is)."""
+    diags, rest, found = [], [], not (err or "").strip()
+    for line in (err or "").splitlines(keepends=True):
+        if line.startswith("["):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                data = None
+            if isinstance(data, list):
+                diags += data
+                found = True
+                continue
+        rest.append(line)
+    return (diags, "".join(rest)) if found else None
 
 
 def _source_line(path: str, line: int) -> str | None:
@@ -224,7 +231,24 @@ def build(args) -> None:
     private.private_dir(os.path.join(sdir, "obj"))
     objects = _compile(args, cc, sdir, manifest if manifest and manifest.get("options") == okey else None)
     inputs = [objects[int(x[5:])] if x.startswith("@src:") else x for x in args.link_items]
-    _link(args, inputs, out, sdir, okey, manifest, fault)
+    try:
+        _link(args, inputs, out, sdir, okey, manifest, fault)
+    except DevlinkError as e:
+        raise name_sources(e, dict(zip(objects, args.sources))) from None
+
+
+def name_sources(err: DevlinkError, sources: dict[str, str]) -> DevlinkError:
+    """`err` with every object devlink compiled named by its source: the user wrote
+    `u.c` and never sees `.devlink/u/obj/u-fc1645af.o`.  `sources`: object -> source
+    as the user named it.  Attributes (`undefined` for the editor) are kept."""
+    msg = str(err)
+    for obj in sorted(sources, key=len, reverse=True):     # a path never matches inside a longer one
+        msg = msg.replace(obj, sources[obj])
+    if msg == str(err):
+        return err
+    named = DevlinkError(msg)
+    named.__dict__.update(err.__dict__)
+    return named
 
 
 def _say(args, msg: str) -> None:

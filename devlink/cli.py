@@ -174,7 +174,10 @@ def cmd_run(argv: list[str]) -> int:
         raise DevlinkError("devlink run needs the C sources of the program (it recompiles them when they change)")
     from devlink.session import Session
     session = Session(args, prog_args, **opts)
-    session.build()
+    try:
+        session.build()
+    except DevlinkError as e:
+        raise session.named_by_source(e) from None
     child = session.start()
     print(f"devlink: running {args.output} (pid {child.pid}); edit and save a source file to patch it", file=sys.stderr)
     stdin = sys.stdin if sys.stdin is not None and not sys.stdin.closed else None
@@ -205,7 +208,8 @@ def cmd_run(argv: list[str]) -> int:
                     print(f"devlink: unknown command {command!r}; commands: undo, detach", file=sys.stderr)
                 gen = session.update()
             except DevlinkError as e:
-                print(f"devlink: error: {e}", file=sys.stderr)
+                print(f"devlink: error: {session.named_by_source(e)}; the program keeps its last good code",
+                      file=sys.stderr)
                 session.forget_changes()     # wait for the next save; the program keeps its code
                 continue
             if gen is not None and gen.action in ("patched", "file"):

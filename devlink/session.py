@@ -300,6 +300,11 @@ class Session(SafetyNet):
                 out.append(i)
         return out
 
+    def named_by_source(self, err: DevlinkError) -> DevlinkError:
+        """`err` naming the user's sources where it names the objects compiled from them."""
+        from devlink.build import name_sources
+        return name_sources(err, {o: os.path.relpath(s) for o, s in zip(self.objects, self.args.sources)})
+
     def forget_changes(self) -> None:
         """Take the current files as seen (after a failed compile: wait for the next save)."""
         for src, deps in self.deps.items():

@@ -135,6 +135,29 @@ def test_unsupported_relocation(tmp_path, asm, rtype, offset):
     assert "unsupported relocation" in line
 
 
+def test_unknown_relocation_type_is_named_once(tmp_path):
+    """A type x86-64 does not have (1028): "unsupported relocation type 1028 (unknown to
+    x86-64) in OBJ: section .text+0x4" (it said "relocation relocation type 1028")."""
+    from elftools.elf.elffile import ELFFile
+    src = tmp_path / "bad.s"
+    src.write_text("\t.text\n\t.globl get_it\nget_it:\n\tnop\n\tnop\n\tmovabs $foo@GOT, %rax\n\tret\n"
+                   "\t.data\n\t.globl foo\nfoo:\t.long 1\n")
+    obj = tmp_path / "bad.o"
+    subprocess.run([CC, "-c", str(src), "-o", str(obj)], check=True, capture_output=True)
+    data = bytearray(obj.read_bytes())
+    with open(obj, "rb") as f:
+        rela = ELFFile(f).get_section_by_name(".rela.text")
+        off, size = rela["sh_offset"], rela["sh_size"]
+    for r in range(off, off + size, 24):
+        if struct.unpack_from("<I", data, r + 8)[0] == 27:             # R_X86_64_GOT64
+            struct.pack_into("<I", data, r + 8, 1028)
+    obj.write_bytes(bytes(data))
+    use = cc(tmp_path, "use.c", USE_C, "-fPIC")
+    line = check_fails(tmp_path, old_output(tmp_path), use, obj, must_name=(obj, ".text+0x4"))
+    assert "unsupported relocation type 1028 (unknown to x86-64) in" in line and "relocation relocation" not in line
+    assert "rebuild it" in line
+
+
 # --- malformed objects --------------------------------------------------------------------
 
 @pytest.mark.parametrize("frac", [0.0, 0.01, 0.04, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99])

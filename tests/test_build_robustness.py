@@ -310,3 +310,48 @@ def test_stale_temporary_files_are_removed(tmp_path):
     assert p.returncode == 0 and "up to date" in p.stderr, p.stderr
     assert [f for f in stale if f.exists()] == []
     assert all(f.exists() for f in live)
+
+
+# --- 11. error texts -----------------------------------------------------------------------
+
+USES_MISSING = "extern int nothere(void);\nint main(void) { return nothere(); }\n"
+
+
+@pytest.mark.parametrize("path", ["fresh", "incremental"])
+def test_link_error_names_the_source_and_no_running_program(tmp_path, path):
+    """`devlink build` says `u.c`, not `.devlink/u/obj/u-fc1645af.o`, and does not say
+    the program keeps running (none runs)."""
+    src = tmp_path / "u.c"
+    if path == "incremental":
+        src.write_text("int main(void) { return 0; }\n")
+        assert devlink("build", "-o", "u", "u.c", cwd=tmp_path).returncode == 0
+    src.write_text(USES_MISSING)
+    line = one_error_line(devlink("build", "-o", "u", "u.c", cwd=tmp_path))
+    assert "nothere" in line and "referenced by u.c)" in line, line
+    assert ".devlink" not in line and "keeps running" not in line and "last good code" not in line
+
+
+def test_compiler_text_around_json_diagnostics_has_no_stray_brackets(tmp_path):
+    """gcc prints `cc1: error: ...` and then `[]` (its JSON diagnostics, empty): the
+    text is shown, the `[]` is not."""
+    (tmp_path / "u.c").write_text("int main(void) { return 0; }\n")
+    (tmp_path / "devlink.toml").write_text('sources = ["*.c"]\ncflags = "-O9x"\n')
+    w = WatchProcess(tmp_path)
+    try:
+        w.expect_log("compiling .*u.c failed", timeout=60)
+    finally:
+        w.stop()
+    log = "\n".join(w.log)
+    assert "argument to" in log and "-O" in log, log
+    assert "[]" not in log and '"kind"' not in log, log
+
+
+def test_watch_link_error_names_the_source(tmp_path):
+    (tmp_path / "u.c").write_text(USES_MISSING)
+    (tmp_path / "devlink.toml").write_text('sources = ["*.c"]\n')
+    w = WatchProcess(tmp_path)
+    try:
+        line = w.expect_log("undefined symbol", timeout=60)
+    finally:
+        w.stop()
+    assert "referenced by u.c" in line and ".devlink" not in line, line

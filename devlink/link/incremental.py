@@ -350,7 +350,7 @@ class IncrementalUpdate:
                 parts.append(f"{name!r} (referenced by {', '.join(names[:3])}{' and more' if len(names) > 3 else ''})")
             what = "symbol" if len(missing) == 1 else "symbols"
             err = DevlinkError(f"undefined {what}: {'; '.join(parts)}; define it, or add the object or -l library "
-                               f"that provides it (the program keeps running the last good code)")
+                               f"that provides it")
             err.undefined = [(name, sorted({o.name for o in refs})) for name, refs in missing]   # for the editor
             raise err
         self.new_defs = new_defs
@@ -379,9 +379,8 @@ class IncrementalUpdate:
                         break
                     j -= len(r)
                 t = int(r["r_info"][j] & 0xFFFFFFFF)
-                hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it")
                 raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {obj.name}: section "
-                                   f"{atom.name}+{int(r['r_offset'][j]):#x}: {hint}")
+                                   f"{atom.name}+{int(r['r_offset'][j]):#x}: {arch.unsupported_hint(t)}")
             if int((whole[:, 1] >> 32).max()) >= len(obj.symbols):
                 raise DevlinkError(f"{obj.name}: a relocation names a symbol past the end of the symbol table; "
                                    f"the object is corrupt, rebuild it")

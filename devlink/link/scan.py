@@ -185,8 +185,8 @@ def scan_special(linker, obj, atoms, j, aidx, offs, types, syms, addend, kinds, 
     t = int(types[j])
     sym = obj.symbols[syms[j]] if syms[j] < len(obj.symbols) else None
     if kinds[j] < 0 and t not in arch.TLS_SEQUENCE_TYPES:
-        hint = arch.UNSUPPORTED_HINT.get(t, "devlink does not support it; report this with the object attached")
-        raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {where(linker, obj, atom, off)}: {hint}")
+        raise DevlinkError(f"unsupported relocation {arch.reloc_name(t)} in {where(linker, obj, atom, off)}: "
+                           f"{arch.unsupported_hint(t)}")
     if t == arch.INITIAL_EXEC_TYPE:
         if sym is None or sym.is_import:
             raise DevlinkError(f"{where(linker, obj, atom, off)}: thread-local variable {getattr(sym, 'name', '?')!r} from a shared library is not supported")

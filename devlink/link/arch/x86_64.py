@@ -67,7 +67,8 @@ DYN_RELATIVE = R_X86_64_RELATIVE
 
 
 def reloc_name(r_type: int) -> str:
-    return RELOC_NAMES.get(r_type, f"relocation type {r_type}")
+    """R_X86_64_NAME, or `type N (unknown to x86-64)` (messages say "relocation" first)."""
+    return RELOC_NAMES.get(r_type, f"type {r_type} (unknown to x86-64)")
 
 
 # --- kinds: how a relocation's value is computed --------------------------------------------
@@ -137,6 +138,16 @@ UNSUPPORTED_HINT = {
     R_X86_64_GOTPLT64: "the large code model (-mcmodel=large) is not supported; build without it",
     R_X86_64_PLTOFF64: "the large code model (-mcmodel=large) is not supported; build without it",
 }
+
+
+def unsupported_hint(r_type: int) -> str:
+    """What to do about a relocation type devlink cannot apply."""
+    hint = UNSUPPORTED_HINT.get(r_type)
+    if hint:
+        return hint
+    if r_type not in RELOC_NAMES:
+        return "the object is corrupt or not built for x86-64; rebuild it"
+    return "devlink does not support it; report this with the object attached"
 
 
 # --- stubs: `jmp *cell(%rip)` ---------------------------------------------------------------
