@@ -75,7 +75,10 @@ class SafetyNet:
         self.addresses.extend((r["atom"], r["size"], r["name"], r["generation"] or self.linker.generation)
                               for r in rows if r.get("atom") is not None)
         stubs = self.linker.stubs
-        self.addresses.extend([(stubs.addr, stubs.size(), "devlink stubs", self.linker.generation)])
+        plt = self.linker.outputs.get(".plt")
+        # the whole stub room: stubs an update appends (new imports too) are stubs as well
+        room = max(stubs.size(), plt.limit if plt is not None and plt.addr == stubs.addr else 0)
+        self.addresses.extend([(stubs.addr, room, "devlink stubs", self.linker.generation)])
         self._remember_content()
 
     def _remember_content(self) -> None:
@@ -154,7 +157,7 @@ class SafetyNet:
         if status < 0 and -status in FAULT_SIGNALS and self.last_patch is not None:
             fault = self._guard.fatal if self._guard is not None else None
             ev.crash = crash_report(fault, -status, self.child.pid, self.addresses, self.child_generation,
-                                    self.last_patch)
+                                    self.last_patch, program=self.output)
         self.child_exit = ev
         return ev
 

@@ -47,11 +47,11 @@ class Live(CProject):
     """A program under a Session (devlink.testing.CProject, the pytest plugin's fixture),
     followed across restarts."""
 
-    def __init__(self, tmp: Path, source: str = PROGRAM, **policy):
+    def __init__(self, tmp: Path, source: str = PROGRAM, cflags=("-O0",), **policy):
         super().__init__(tmp, output="prog")
         self.dir = tmp
         self.src = self.write("prog.c", source)
-        self.start(cflags=("-O0",), **policy)
+        self.start(cflags=cflags, **policy)
 
     def save(self, old: str, new: str) -> None:
         text = self.src.read_text()
@@ -240,6 +240,32 @@ def test_crash_after_patch_is_reported_and_handled(tmp_path, policy):
             lines = [lv.line(lambda ln: field(ln, "pid") == str(lv.pid)) for _ in range(8)]
             assert [int(field(ln, "counter")) for ln in lines] == list(range(1, 9))
             assert "counter=1 " in lv.run_output_once()
+    finally:
+        lv.close()
+
+
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_abort_in_libc_is_named_with_the_programs_caller(tmp_path, opt):
+    """abort() after a patch: the report names the libc function it died in (not a bare
+    0x7f... address) and the first frame in the program's own code, the patched
+    `value` (it said `killed by SIGABRT in 0x7f9facc41eec`)."""
+    src = PROGRAM.replace("#include <unistd.h>", "#include <unistd.h>\n#include <stdlib.h>")
+    lv = Live(tmp_path, source=src, cflags=(opt,))
+    try:
+        lv.line(lambda ln: int(field(ln, "counter")) > 5)
+        gen = lv.edit("int value(int x) { return x + 1; }",
+                      "__attribute__((noinline)) int value(int x) {\n    if (x > 5) abort();\n    return x + 2;\n}")
+        assert gen.patched
+        ev = _wait_crash(lv)
+        assert ev.status == -signal.SIGABRT
+        r = ev.crash
+        # libc's internal function (no .symtab without debug symbols) is named by its offset
+        assert r is not None and ("in libc.so.6" in r.where or r.where.startswith("libc.so.6+0x")), r.where
+        assert r.called_from and r.called_from[-1].startswith(("value+0x", "value.cold+0x")), r.called_from
+        assert r.called_from[-1].endswith("(generation 2)")
+        assert r.called_from[-2].startswith("abort+0x") and r.called_from[-2].endswith(" in libc.so.6"), r.called_from
+        text = r.message("prog")
+        assert "killed by SIGABRT in " in text and ", called from " in text and " from value" in text, text
     finally:
         lv.close()
 

@@ -1,5 +1,7 @@
 """Naming a crash: an address as `symbol+offset` of the atom (current or past) that
-holds it, with the generation that placed it.  Pure.
+holds it, with the generation that placed it; an address in a library as its function
+there (`abort+0x16 in libc.so.6`, read by devlink.hotpatch.libsyms), followed by the
+callers back to the first frame in the program's own code.  Pure but for that reader.
 
 While a child runs, code is only appended (invariant 5), so every function atom placed
 since the child's layout was linked keeps its bytes in the child: old generations'
@@ -64,6 +66,102 @@ def symbolize(amap: AddressMap, address: int) -> str:
     return f"{name}+{off:#x} (generation {gen})"
 
 
+@dataclass(frozen=True)
+class Mapping:
+    """One line of /proc/PID/maps."""
+
+    start: int
+    end: int
+    offset: int              #: file offset of `start`
+    executable: bool
+    path: str                #: "" for anonymous memory
+
+
+def parse_maps(text: str) -> list[Mapping]:
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5:
+            continue
+        lo, _, hi = parts[0].partition("-")
+        try:
+            out.append(Mapping(int(lo, 16), int(hi, 16), int(parts[2], 16), "x" in parts[1],
+                               parts[5].strip() if len(parts) > 5 else ""))
+        except ValueError:
+            continue
+    return out
+
+
+def mapping_at(maps: list[Mapping], address: int) -> Mapping | None:
+    for m in maps:
+        if m.start <= address < m.end:
+            return m
+    return None
+
+
+def name_address(address: int, amap: AddressMap, maps: list[Mapping], function_at=None,
+                 program_function=None) -> tuple[str, bool, int | None]:
+    """(what `address` is, whether it is in the program's own functions, the start of
+    its function when known): `value+0x19 (generation 2)`, or a piece the map does not
+    hold by the program's own symbol table (`program_function(address)`: `value.cold+0x5`),
+    or `abort+0x16 in libc.so.6` through the mapped file's symbols (`function_at(path,
+    file offset)`), or `libc.so.6+0x2639f`, or the bare address."""
+    hit = amap.lookup(address)
+    if hit is not None:
+        name, off, gen = hit
+        return f"{name}+{off:#x} (generation {gen})", name != STUBS, address - off
+    fn = program_function(address) if program_function is not None else None
+    if fn is not None:
+        return f"{fn[0]}+{fn[1]:#x}", True, address - fn[1]
+    m = mapping_at(maps, address)
+    if m is None or not m.path or m.path.startswith("["):
+        return f"{address:#x}", False, None
+    file_offset = address - m.start + m.offset
+    lib = m.path.rsplit("/", 1)[-1]
+    fn = function_at(m.path, file_offset) if function_at is not None else None
+    if fn is None:
+        return f"{lib}+{file_offset:#x}", False, None
+    return f"{fn[0]}+{fn[1]:#x} in {lib}", False, address - fn[1]
+
+
+#: the AddressMap name of the program's stub area (a call into it goes through a stub)
+STUBS = "devlink stubs"
+
+
+def frame_names(pc: int, frames: list[tuple[int, int | None]], amap: AddressMap, maps: list[Mapping],
+                function_at=None, program_function=None, most: int = 4) -> tuple[str, list[str]]:
+    """(the faulting instruction's name, the callers that lead back to the program's
+    own code): for a pc outside the program, the return addresses found on the stack
+    (`frames`: (return address, direct call target or None)), named up to and including
+    the first one in the program.  A scan also finds words left over from earlier
+    calls, so the next frame is the first one whose direct call reaches the function
+    below it (or a stub: the program calls libraries through its stubs); only when
+    none does, the next word is taken as it is."""
+    def name(address):
+        return name_address(address, amap, maps, function_at, program_function)
+
+    def reaches(target, start) -> bool:
+        if target is None:
+            return False
+        hit = amap.lookup(target)
+        return target == start or (hit is not None and hit[0] == STUBS)
+
+    where, own, start = name(pc)
+    chain: list[str] = []
+    i = 0
+    while not own and i < len(frames):
+        if start is not None:
+            i = next((k for k in range(i, len(frames)) if reaches(frames[k][1], start)), i)
+        ret = frames[i][0]
+        i += 1
+        # a return address points after the call: name the call itself
+        what, own, start = name(ret - 1)
+        if own:
+            return where, chain[:most] + [what]
+        chain.append(what)
+    return where, chain[:most]
+
+
 def signal_name(sig: int) -> str:
     try:
         return signal.Signals(sig).name
@@ -79,6 +177,9 @@ class CrashReport:
     pc: int | None                  #: the faulting instruction
     code: int = 0
     where: str = "?"                #: pc as symbol+offset (generation)
+    #: for a pc outside the program's functions: the callers back to the program's code
+    #: (the last one is in the program when it was found)
+    called_from: list[str] = field(default_factory=list)
     child_generation: int = 0       #: the generation the child was running
     last_patch: int | None = None   #: the generation of the last patch applied to it
     last_patch_changed: list[str] = field(default_factory=list)
@@ -94,6 +195,8 @@ class CrashReport:
             if self.signal in (signal.SIGSEGV, signal.SIGBUS) and self.fault_address is not None:
                 text += f" accessing {self.fault_address:#x}"
             text += f" in {self.where}"
+            if self.called_from:
+                text += ", called from " + " from ".join(self.called_from)
         if self.last_patch is not None:
             changed = ", ".join(self.last_patch_changed[:6]) or "nothing named"
             text += f"; the last patch was generation {self.last_patch} ({changed})"
@@ -105,13 +208,16 @@ class CrashReport:
 
 
 def crash_report(fault, signal_number: int, pid: int, amap: AddressMap, child_generation: int,
-                 last_patch: tuple[int, list[str]] | None) -> CrashReport:
+                 last_patch: tuple[int, list[str]] | None, program: str | None = None) -> CrashReport:
     """A report for a child killed by `signal_number`; `fault` is the guard's Fault (or
-    None when the signal came without one, e.g. a kill from outside)."""
+    None when the signal came without one, e.g. a kill from outside); `program`: the
+    output file, whose symbol table names code the map does not hold."""
     r = CrashReport(signal_number, pid, None, None, child_generation=child_generation)
     if fault is not None:
+        from devlink.hotpatch.libsyms import function_at, function_at_address
+        own = (lambda address: function_at_address(program, address)) if program else None
         r.fault_address, r.pc, r.code = fault.address, fault.pc, fault.code
-        r.where = symbolize(amap, fault.pc)
+        r.where, r.called_from = frame_names(fault.pc, fault.frames, amap, fault.maps, function_at, own)
     if last_patch is not None:
         r.last_patch, r.last_patch_changed = last_patch[0], list(last_patch[1])
     return r

@@ -33,7 +33,7 @@ import subprocess
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devlink.errors import DevlinkError
 
@@ -54,8 +54,12 @@ WALL = 0x40000000
 FAULT_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGTRAP, signal.SIGABRT,
                  signal.SIGSYS}
 STOP_SIGNALS = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-#: user_regs_struct (x86-64): 27 unsigned longs, rip is the 17th
-REGS_WORDS, RIP_INDEX = 27, 16
+#: user_regs_struct (x86-64): 27 unsigned longs, rip is the 17th, rsp the 20th
+REGS_WORDS, RIP_INDEX, RSP_INDEX = 27, 16, 19
+#: how much of a faulting thread's stack is scanned for return addresses, and how many
+#: callers are kept (a crash report names the first one in the program's code)
+STACK_SCAN_BYTES = 64 * 1024
+STACK_FRAMES = 32
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
@@ -85,6 +89,11 @@ class Fault:
     address: int              #: si_addr: the data address (SIGSEGV/SIGBUS) or the instruction
     pc: int                   #: rip
     time: float
+    #: (return address, the call's target or None) found on its stack, innermost first
+    #: (stack scan: words that point into executable memory just after a call)
+    frames: list = field(default_factory=list)
+    #: the process's mappings at the fault (crash.Mapping), to name library code
+    maps: list = field(default_factory=list)
 
 
 class Guard:
@@ -261,7 +270,48 @@ class Guard:
             pc = regs[RIP_INDEX]
         except _PtraceError:
             pass
-        return Fault(tid, sig, code, address, pc, time.monotonic())
+        fault = Fault(tid, sig, code, address, pc, time.monotonic())
+        try:
+            fault.maps, fault.frames = self._stack_frames(tid, regs[RSP_INDEX])
+        except OSError:
+            pass                  # the report names the pc alone
+        return fault
+
+    @staticmethod
+    def _stack_frames(tid: int, sp: int) -> tuple[list, list[tuple[int, int | None]]]:
+        """The mappings and the return addresses on the stack of stopped thread `tid`
+        (a scan, not an unwind: libraries keep no frame pointers, and their unwind
+        tables are not ours; a word counts when it points into executable memory right
+        after a call instruction)."""
+        from devlink.hotpatch.crash import mapping_at, parse_maps
+        from devlink.link.arch.x86_64 import call_target, follows_call
+        with open(f"/proc/{tid}/maps") as f:
+            maps = parse_maps(f.read())
+        stack = mapping_at(maps, sp)
+        if stack is None:
+            return maps, []
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY)
+        try:
+            raw = os.pread(fd, min(STACK_SCAN_BYTES, stack.end - sp), sp)
+            import numpy as np
+            words = np.frombuffer(raw, "<u8", len(raw) // 8)
+            inside = np.zeros(len(words), bool)
+            for m in maps:
+                if m.executable:
+                    inside |= (words > np.uint64(m.start)) & (words < np.uint64(m.end))
+            frames = []
+            for word in words[inside].tolist():
+                try:
+                    before = os.pread(fd, 7, word - 7)
+                except OSError:          # the bytes before lie in no mapping
+                    continue
+                if follows_call(before):
+                    frames.append((word, call_target(before, word)))
+                    if len(frames) >= STACK_FRAMES:
+                        break
+            return maps, frames
+        finally:
+            os.close(fd)
 
     def _detach_all(self) -> None:
         """Stop each thread with PTRACE_INTERRUPT, then detach it, re-injecting a signal it

@@ -401,3 +401,37 @@ def trap_code(message: bytes) -> bytes:
             + b"\x0f\x0b")                                      # ud2
     rel = len(tail)                                             # the message follows the code
     return b"\x48\x8d\x35" + rel.to_bytes(4, "little", signed=True) + tail + message
+
+
+# --- return addresses: stack scanning for crash reports ---------------------------------------
+
+def call_target(before: bytes, ret: int) -> int | None:
+    """The target of the `call rel32` that ends just before `ret` (`before`: the bytes
+    before it), or None for an indirect call."""
+    if len(before) >= 5 and before[-5] == 0xE8:
+        return (ret + int.from_bytes(before[-4:], "little", signed=True)) & 0xFFFFFFFFFFFFFFFF
+    return None
+
+
+def follows_call(before: bytes) -> bool:
+    """Whether the code ending just before an address (`before`: its last 7 bytes) ends
+    with a call, so that the address is a plausible return address: `call rel32` (e8),
+    or `call *r/m` (ff /2) in its register, [reg], [reg+d8], [reg+d32] and [rip+d32]
+    forms (with a SIB byte too)."""
+    n = len(before)
+    if n >= 5 and before[n - 5] == 0xE8:
+        return True
+    for length in (2, 3, 4, 6, 7):            # ff modrm [sib] [disp8 | disp32]
+        if n < length:
+            continue
+        op, modrm = before[n - length], before[n - length + 1]
+        if op != 0xFF or (modrm >> 3) & 7 != 2:
+            continue
+        mod, rm = modrm >> 6, modrm & 7
+        sib = 1 if mod != 3 and rm == 4 else 0
+        disp = {0: 4 if rm == 5 else 0, 1: 1, 2: 4, 3: 0}[mod]
+        if mod == 0 and sib and before[n - length + 2] & 7 == 5:
+            disp = 4
+        if 2 + sib + disp == length:
+            return True
+    return False
