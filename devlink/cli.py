@@ -191,6 +191,8 @@ def cmd_run(argv: list[str]) -> int:
                 print(f"devlink: {ev.crash.message(args.output)} (pid {session.child.pid})", file=sys.stderr)
                 continue
             time.sleep(0.1)
+            for stuck in session.check_stuck():
+                print(f"devlink: {stuck.message(args.output)}", file=sys.stderr)
             command = _read_command(stdin)
             if command is None and stdin is not None and stdin.closed:
                 stdin = None
@@ -293,7 +295,9 @@ def cmd_session(which: str, argv: list[str]) -> int:
         print(json.dumps(reply, indent=1))
     elif which == "status":
         gen = reply.get("generation")
-        print(f"{reply['program']}: {reply['state']}" + (f" (pid {reply['pid']})" if reply.get("pid") else "")
+        stuck = "".join(f"; thread {t['thread']} in {t['function']} (generation {t['generation']}) for "
+                        f"{t['seconds']} s" for t in reply.get("stuck") or [])
+        print(f"{reply['program']}: {reply['state']}" + (f" (pid {reply['pid']})" if reply.get("pid") else "") + stuck
               + (f", generation {gen}" if gen is not None else "") + f", {reply['patches']} patches"
               + f"; session pid {reply['session_pid']}")
     else:

@@ -214,6 +214,7 @@ class SessionHost:
                         self._changed(paths)
                         last_change = time.monotonic()
                     self._check_child()
+                    self._check_stuck()
                     if self.session is not None and time.monotonic() - last_change > IDLE_RECLAIM_S:
                         # nobody is saving: collect what the updates replaced
                         self.session.reclaim_memory()
@@ -400,6 +401,17 @@ class SessionHost:
             self.out.line(f"{name} exited with status {code}; save a file or press r to start it again", "yellow")
         self._notify()
 
+    def _check_stuck(self) -> None:
+        """A thread looping in patched code: say so once, naming function and generation."""
+        s = self.session
+        if s is None:
+            return
+        found = s.check_stuck()
+        for stuck in found:
+            self.out.error(stuck.message(os.path.basename(self.cfg.output)))
+        if found:
+            self._notify()
+
     # --- commands ------------------------------------------------------------------------------
     def post(self, command: str) -> None:
         """Queue `restart`, `undo` or `quit` for the loop (from a key reader, any thread)."""
@@ -456,8 +468,12 @@ class SessionHost:
         state = "not built" if s is None or s.linker is None else (
             "running" if s.running else ("not started" if child is None else
                                          ("crashed" if (child.returncode or 0) < 0 else "exited")))
+        stuck = s.stuck if s is not None and state == "running" else []
+        if stuck:
+            state = "stuck"
         return {"ok": True, "root": self.root, "program": self.cfg.output if self.cfg else None,
                 "pid": child.pid if child is not None else None, "state": state,
+                "stuck": [t.as_dict() for t in stuck],
                 "exit_status": None if child is None or s.running else child.returncode,
                 "generation": s.linker.generation if s is not None and s.linker is not None else None,
                 "patches": self.patches, "session_pid": os.getpid()}

@@ -62,6 +62,9 @@ class SafetyNet:
         self.last_patch = None                  # (generation, changed names) applied to this child
         self.child_exit: ChildExit | None = None
         self._guard = None
+        #: threads caught in patched code that never returns (devlink.hotpatch.stuck)
+        self._stuck = None
+        self._stuck_sampled = 0.0
         self._stdio = (None, None)
         self._facts: dict[str, tuple[bytes, object]] = {}
         self.dwarf = DwarfIndexCache(os.path.join(self.sdir, "dwarf"), max_workers=1)
@@ -101,6 +104,8 @@ class SafetyNet:
         return GuardedPopen(argv, process_group=0, **kw)
 
     def _started(self) -> None:
+        from devlink.hotpatch.stuck import StuckDetector
+        self._stuck = StuckDetector(self.linker.generation)
         self.child_serial += 1
         self.child_content = dict(self.object_bytes)
         self.last_patch = None
@@ -160,6 +165,24 @@ class SafetyNet:
                                     self.last_patch, program=self.output)
         self.child_exit = ev
         return ev
+
+    def check_stuck(self, now: float | None = None) -> list:
+        """Sample the child's threads (every SAMPLE_INTERVAL once patched, 4x slower
+        before: what each function's usual stay is) and return the threads newly found
+        looping in patched code (hotpatch.stuck.Stuck; `.message(program)`)."""
+        from devlink.hotpatch import stuck
+        now = time.monotonic() if now is None else now
+        interval = stuck.SAMPLE_INTERVAL * (1 if self.last_patch is not None else 4)
+        if self._stuck is None or not self.running or now - self._stuck_sampled < interval:
+            return []
+        self._stuck_sampled = now
+        return self._stuck.observe(now, stuck.sample_threads(self.child.pid, self._guard, self.addresses,
+                                                             self.output))
+
+    @property
+    def stuck(self) -> list:
+        """The threads looping in patched code now."""
+        return self._stuck.stuck if self._stuck is not None and self.running else []
 
     def handle_crash(self, report) -> None:
         """Apply the crash policy: start the newest program again (`restart`), or the last

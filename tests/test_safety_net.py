@@ -358,3 +358,62 @@ def test_signals_pass_through_the_guard(tmp_path):
         assert lv.session.running and traced_by_us(lv.pid)
     finally:
         lv.close()
+
+
+LOOPING = r"""
+#include <stdio.h>
+#include <unistd.h>
+#include <pthread.h>
+volatile long work;
+void step(int i) { work += i; }
+void *worker(void *arg) { for (;;) { work++; usleep(1000); } return arg; }   /* runs long by nature */
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, 0);
+    for (int i = 0;; i++) { step(i); printf("tick %d\n", i); fflush(stdout); usleep(20000); }
+}
+"""
+
+
+def _stuck_within(lv: Live, seconds: float) -> list:
+    end = time.monotonic() + seconds
+    found = []
+    while time.monotonic() < end and not found:
+        found = lv.session.check_stuck()
+        time.sleep(0.1)
+    return found
+
+
+@pytest.mark.parametrize("loop", ["for (;;) work++;", "for (;;) usleep(1000);"], ids=["spinning", "sleeping"])
+def test_an_edit_that_never_returns_is_reported(tmp_path, loop):
+    """step() edited into an endless loop (spinning, or calling usleep): reported within
+    a few seconds, naming step and its generation (the status said "running"); the
+    worker thread, which never returns by nature, and main are not reported."""
+    lv = Live(tmp_path, source=LOOPING, cflags=("-O1",), libraries=("pthread",))
+    try:
+        lv.line(lambda ln: ln.startswith("tick 3"))
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5:          # what the functions usually do
+            assert lv.session.check_stuck() == []
+            time.sleep(0.1)
+        gen = lv.edit("void step(int i) { work += i; }", "void step(int i) { work += i; if (i > 0) { %s } }" % loop)
+        assert gen.patched
+        found = _stuck_within(lv, 8)
+        assert [(s.where.name, s.where.generation) for s in found] == [("step", gen.number)], found
+        text = found[0].message("prog")
+        assert "in step (generation 2)" in text and "restart" in text and "undo" in text, text
+        assert lv.session.stuck and lv.session.running
+        assert lv.session.check_stuck() == []          # said once
+    finally:
+        lv.close()
+
+
+def test_a_normal_edit_is_not_reported_as_stuck(tmp_path):
+    lv = Live(tmp_path, source=LOOPING, cflags=("-O1",), libraries=("pthread",))
+    try:
+        lv.line(lambda ln: ln.startswith("tick 3"))
+        gen = lv.edit("void step(int i) { work += i; }", "void step(int i) { work += 2 * i; }")
+        assert gen.patched
+        assert _stuck_within(lv, 5) == [] and lv.session.stuck == []
+    finally:
+        lv.close()

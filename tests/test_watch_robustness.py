@@ -162,3 +162,29 @@ def test_hostile_requests_get_the_protocols_own_errors(tmp_path):
         sock.close()
     finally:
         w.stop()
+
+
+# --- 7. an edit that never returns, under devlink watch ----------------------------------
+
+def test_watch_reports_an_edit_that_never_returns_and_status_says_stuck(tmp_path):
+    import subprocess
+    import sys
+    from helpers import devlink_env
+    from watch_helpers import WatchProcess, save_rename
+    src = tmp_path / "main.c"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\nvolatile long work;\n'
+                   'void step(int i) { work += i; }\n'
+                   'int main(void) { for (int i = 0;; i++) { step(i); printf("tick %d\\n", i); fflush(stdout); '
+                   'usleep(20000); } }\n')
+    w = WatchProcess(tmp_path)
+    try:
+        w.expect(r"tick 5", timeout=60)
+        mark = w.mark()
+        save_rename(src, src.read_text().replace("work += i; }", "work += i; if (i > 0) for (;;) work++; }"))
+        line = w.expect_log(r"without returning", timeout=30, start=mark)
+        assert "in step (generation 2)" in line and "press r" in line, line
+        r = subprocess.run([sys.executable, "-m", "devlink", "status", str(tmp_path)], capture_output=True,
+                           text=True, env=devlink_env(), timeout=30)
+        assert ": stuck (pid " in r.stdout and "in step (generation 2)" in r.stdout, r.stdout + r.stderr
+    finally:
+        w.stop()

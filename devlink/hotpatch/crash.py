@@ -128,37 +128,44 @@ def name_address(address: int, amap: AddressMap, maps: list[Mapping], function_a
 STUBS = "devlink stubs"
 
 
-def frame_names(pc: int, frames: list[tuple[int, int | None]], amap: AddressMap, maps: list[Mapping],
-                function_at=None, program_function=None, most: int = 4) -> tuple[str, list[str]]:
-    """(the faulting instruction's name, the callers that lead back to the program's
-    own code): for a pc outside the program, the return addresses found on the stack
-    (`frames`: (return address, direct call target or None)), named up to and including
-    the first one in the program.  A scan also finds words left over from earlier
+def walk_frames(pc: int, frames: list[tuple[int, int | None]], amap: AddressMap, maps: list[Mapping],
+                function_at=None, program_function=None):
+    """(address, name, in the program's code) of the pc and then of the callers found on
+    the stack (`frames`: (return address, direct call target or None)), up to the first
+    one in the program's own code.  A scan also finds words left over from earlier
     calls, so the next frame is the first one whose direct call reaches the function
     below it (or a stub: the program calls libraries through its stubs); only when
-    none does, the next word is taken as it is."""
-    def name(address):
-        return name_address(address, amap, maps, function_at, program_function)
-
+    none does, the next word is taken as it is.  A caller is named by its call (the
+    byte before the return address)."""
     def reaches(target, start) -> bool:
         if target is None:
             return False
         hit = amap.lookup(target)
         return target == start or (hit is not None and hit[0] == STUBS)
 
-    where, own, start = name(pc)
-    chain: list[str] = []
+    name, own, start = name_address(pc, amap, maps, function_at, program_function)
+    yield pc, name, own
     i = 0
     while not own and i < len(frames):
         if start is not None:
             i = next((k for k in range(i, len(frames)) if reaches(frames[k][1], start)), i)
-        ret = frames[i][0]
+        address = frames[i][0] - 1
         i += 1
-        # a return address points after the call: name the call itself
-        what, own, start = name(ret - 1)
+        name, own, start = name_address(address, amap, maps, function_at, program_function)
+        yield address, name, own
+
+
+def frame_names(pc: int, frames: list[tuple[int, int | None]], amap: AddressMap, maps: list[Mapping],
+                function_at=None, program_function=None, most: int = 4) -> tuple[str, list[str]]:
+    """(the faulting instruction's name, the callers that lead back to the program's
+    own code: at most `most` library frames, then the program's frame when found)."""
+    walk = walk_frames(pc, frames, amap, maps, function_at, program_function)
+    _, where, own = next(walk)
+    chain: list[str] = []
+    for _, name, own in walk:
         if own:
-            return where, chain[:most] + [what]
-        chain.append(what)
+            return where, chain[:most] + [name]
+        chain.append(name)
     return where, chain[:most]
 
 

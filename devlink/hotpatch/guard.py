@@ -111,7 +111,9 @@ class Guard:
         self.finished = threading.Event()     # reaped, or detached
         self.detached = False
         self.error: str | None = None
-        self._commands: list[tuple[str, threading.Event]] = []
+        self._commands: list[tuple[str, object]] = []
+        #: threads interrupted by `registers`, and where their (pc, sp) go
+        self._want_registers: dict[int, tuple[threading.Event, dict]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"devlink-guard-{pid}", daemon=True)
@@ -137,6 +139,21 @@ class Guard:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.finished.wait(timeout)
+
+    def registers(self, tids: list[int], timeout: float = 0.2) -> dict[int, tuple[int, int]]:
+        """(pc, sp) of threads `tids`, each stopped for a moment (PTRACE_INTERRUPT, read,
+        continue).  Only for threads running in user space: a thread blocked in a system
+        call would see the stop as EINTR (the caller reads those from /proc)."""
+        if self.finished.is_set() or not tids:
+            return {}
+        done = threading.Event()
+        out: dict[int, tuple[int, int]] = {}
+        with self._lock:
+            self._commands.append(("registers", (done, out, list(tids))))
+        self._wake.set()
+        done.wait(timeout)
+        with self._lock:
+            return dict(out)
 
     # --- the tracer thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -192,6 +209,8 @@ class Guard:
                         self._detach_all()
                         done.set()
                         return
+                    if name == "registers":
+                        self._interrupt_for_registers(*done)
             if self._reap():
                 quiet = 0
                 if self.returncode is not None:
@@ -241,7 +260,9 @@ class Guard:
                 if sig in STOP_SIGNALS:
                     _ptrace(PTRACE_LISTEN, tid, None, 0)      # group-stop: stay stopped until SIGCONT
                 else:
-                    _ptrace(PTRACE_CONT, tid, None, 0)        # a new thread's first stop
+                    if tid in self._want_registers:           # stopped by `registers`
+                        self._read_registers(tid)
+                    _ptrace(PTRACE_CONT, tid, None, 0)        # (or a new thread's first stop)
             elif event:
                 _ptrace(PTRACE_CONT, tid, None, 0)
             else:
@@ -251,6 +272,29 @@ class Guard:
         except _PtraceError as e:
             if e.errno != errno.ESRCH:                        # ESRCH: killed meanwhile
                 raise
+
+    def _interrupt_for_registers(self, done: threading.Event, out: dict, tids: list[int]) -> None:
+        for tid in tids:
+            if tid in self.tracees and tid not in self._want_registers:
+                try:
+                    _ptrace(PTRACE_INTERRUPT, tid)
+                    self._want_registers[tid] = (done, out)
+                except _PtraceError:
+                    pass
+        if not any(d is done for d, _ in self._want_registers.values()):
+            done.set()
+
+    def _read_registers(self, tid: int) -> None:
+        done, out = self._want_registers.pop(tid)
+        regs = (ctypes.c_ulong * REGS_WORDS)()
+        try:
+            _ptrace(PTRACE_GETREGS, tid, None, ctypes.addressof(regs))
+            with self._lock:
+                out[tid] = (regs[RIP_INDEX], regs[RSP_INDEX])
+        except _PtraceError:
+            pass
+        if not any(d is done for d, _ in self._want_registers.values()):
+            done.set()
 
     def _event_msg(self, tid: int) -> int:
         msg = ctypes.c_ulong()
@@ -272,46 +316,10 @@ class Guard:
             pass
         fault = Fault(tid, sig, code, address, pc, time.monotonic())
         try:
-            fault.maps, fault.frames = self._stack_frames(tid, regs[RSP_INDEX])
+            fault.maps, fault.frames = stack_frames(tid, regs[RSP_INDEX])
         except OSError:
             pass                  # the report names the pc alone
         return fault
-
-    @staticmethod
-    def _stack_frames(tid: int, sp: int) -> tuple[list, list[tuple[int, int | None]]]:
-        """The mappings and the return addresses on the stack of stopped thread `tid`
-        (a scan, not an unwind: libraries keep no frame pointers, and their unwind
-        tables are not ours; a word counts when it points into executable memory right
-        after a call instruction)."""
-        from devlink.hotpatch.crash import mapping_at, parse_maps
-        from devlink.link.arch.x86_64 import call_target, follows_call
-        with open(f"/proc/{tid}/maps") as f:
-            maps = parse_maps(f.read())
-        stack = mapping_at(maps, sp)
-        if stack is None:
-            return maps, []
-        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY)
-        try:
-            raw = os.pread(fd, min(STACK_SCAN_BYTES, stack.end - sp), sp)
-            import numpy as np
-            words = np.frombuffer(raw, "<u8", len(raw) // 8)
-            inside = np.zeros(len(words), bool)
-            for m in maps:
-                if m.executable:
-                    inside |= (words > np.uint64(m.start)) & (words < np.uint64(m.end))
-            frames = []
-            for word in words[inside].tolist():
-                try:
-                    before = os.pread(fd, 7, word - 7)
-                except OSError:          # the bytes before lie in no mapping
-                    continue
-                if follows_call(before):
-                    frames.append((word, call_target(before, word)))
-                    if len(frames) >= STACK_FRAMES:
-                        break
-            return maps, frames
-        finally:
-            os.close(fd)
 
     def _detach_all(self) -> None:
         """Stop each thread with PTRACE_INTERRUPT, then detach it, re-injecting a signal it
@@ -351,6 +359,42 @@ class Guard:
             pending.discard(tid)
             self.tracees.discard(tid)
         self.tracees.clear()
+
+
+def stack_frames(tid: int, sp: int) -> tuple[list, list[tuple[int, int | None]]]:
+    """The mappings and the return addresses on the stack of stopped thread `tid`
+    (a scan, not an unwind: libraries keep no frame pointers, and their unwind
+    tables are not ours; a word counts when it points into executable memory right
+    after a call instruction)."""
+    from devlink.hotpatch.crash import mapping_at, parse_maps
+    from devlink.link.arch.x86_64 import call_target, follows_call
+    with open(f"/proc/{tid}/maps") as f:
+        maps = parse_maps(f.read())
+    stack = mapping_at(maps, sp)
+    if stack is None:
+        return maps, []
+    fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY)
+    try:
+        raw = os.pread(fd, min(STACK_SCAN_BYTES, stack.end - sp), sp)
+        import numpy as np
+        words = np.frombuffer(raw, "<u8", len(raw) // 8)
+        inside = np.zeros(len(words), bool)
+        for m in maps:
+            if m.executable:
+                inside |= (words > np.uint64(m.start)) & (words < np.uint64(m.end))
+        frames = []
+        for word in words[inside].tolist():
+            try:
+                before = os.pread(fd, 7, word - 7)
+            except OSError:          # the bytes before lie in no mapping
+                continue
+            if follows_call(before):
+                frames.append((word, call_target(before, word)))
+                if len(frames) >= STACK_FRAMES:
+                    break
+        return maps, frames
+    finally:
+        os.close(fd)
 
 
 def _gone(pid: int) -> bool:

@@ -5,13 +5,15 @@ import * as C from "./constants";
 
 /** The payload of the server's status notification (WatchApp.status()). */
 export interface Status {
-  state?: string;            // running, exited, crashed, not started, not built
+  state?: string;            // running, stuck, exited, crashed, not started, not built
   pid?: number | null;
   generation?: number | null;
   patches?: number | null;
   exit_status?: number | null;
   program?: string | null;
   root?: string;
+  /** threads looping in patched code (state "stuck") */
+  stuck?: { thread: number; function: string; generation: number; seconds: number }[];
 }
 
 /** What the extension itself knows about the server, before any status arrives. */
@@ -25,6 +27,7 @@ export interface StatusView {
 
 const STATE_ICON: Record<string, string> = {
   running: "$(play)",
+  stuck: "$(sync-ignored)",
   exited: "$(debug-stop)",
   crashed: "$(error)",
   "not started": "$(circle-outline)",
@@ -59,8 +62,13 @@ export function statusView(phase: Phase, status?: Status, failure?: string): Sta
     (status.exit_status != null && state !== "running" ? ` (${exitText(status.exit_status)})` : ""));
   if (status.generation != null) tip.push(`generation ${status.generation} (one per successful update)`);
   tip.push(`${plural(status.patches ?? 0, "patch")} applied to the running program`);
+  for (const t of status.stuck ?? []) {
+    tip.push(`thread ${t.thread} has been in ${t.function} (generation ${t.generation}) for ${t.seconds} s: ` +
+      "the edit may loop forever; restart the program, or undo the edit");
+  }
   tip.push("click: restart, undo, GOT table");
-  return { text: parts.join(" · "), tooltip: tip.join("\n"), error: state === "crashed" || state === "not built" };
+  return { text: parts.join(" · "), tooltip: tip.join("\n"),
+    error: state === "crashed" || state === "not built" || state === "stuck" };
 }
 
 /** Popen's return code: negative is a signal. */
@@ -79,7 +87,7 @@ export interface MenuItem {
 export function menuItems(status?: Status, serverRunning = true): MenuItem[] {
   const items: MenuItem[] = [];
   if (serverRunning) {
-    const running = status?.state === "running";
+    const running = status?.state === "running" || status?.state === "stuck";
     items.push({ label: "$(debug-restart) Restart the program", description: running ? `pid ${status?.pid}` : "start it again", command: C.CMD_RESTART });
     if ((status?.patches ?? 0) > 0 || (status?.generation ?? 0) > 1) {
       items.push({ label: "$(discard) Undo the last patch", description: `back from generation ${status?.generation ?? "?"}`, command: C.CMD_UNDO });

@@ -162,3 +162,13 @@ test("package.json declares limited support in untrusted workspaces, with the se
   assert.match(u.description, /starts nothing/);
   assert.deepEqual([...u.restrictedConfigurations].sort(), ["devlink.args", "devlink.env", "devlink.path"]);
 });
+
+test("status bar: a thread stuck in patched code is an error naming the function", () => {
+  const v = L.statusView("ready", { state: "stuck", pid: 7, generation: 3, patches: 2,
+    stuck: [{ thread: 8, function: "step", generation: 3, seconds: 2.5 }] });
+  assert.equal(v.text, "$(sync-ignored) devlink: stuck · gen 3 · 2 patches");
+  assert.equal(v.error, true);
+  assert.match(v.tooltip, /thread 8 has been in step \(generation 3\) for 2.5 s/);
+  assert.equal(L.menuItems({ state: "stuck", pid: 7, generation: 3, patches: 2 })[0].description, "pid 7");
+});
+
